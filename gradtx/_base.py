@@ -1,0 +1,145 @@
+"""The gradient-transformation protocol, shared with optax.
+
+A :class:`GradientTransformation` is a pair of pure functions::
+
+    state = tx.init(params)
+    updates, state = tx.update(grads, state, params=None, **extra_args)
+
+It is a ``NamedTuple`` ``(init, update)``, the same shape as optax's, so gradtx
+transforms go into ``optax.chain`` and optax transforms go into :func:`chain`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+Params = Any
+Updates = Any
+OptState = Any
+ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+
+
+class TransformInitFn(Protocol):
+    def __call__(self, params: Params) -> OptState: ...
+
+
+class TransformUpdateFn(Protocol):
+    def __call__(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]: ...
+
+
+class GradientTransformation(NamedTuple):
+    """A pure gradient transformation: ``init(params)`` and ``update(updates, state, params)``.
+
+    Every gradtx ``update`` accepts and ignores unknown keyword ``extra_args`` (for
+    example ``value=loss`` for :func:`gradtx.reduce_on_plateau`), as optax's
+    ``GradientTransformationExtraArgs`` does.
+    """
+
+    init: TransformInitFn
+    update: TransformUpdateFn
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transformation."""
+
+
+def init_empty_state(params: Params) -> EmptyState:
+    del params
+    return EmptyState()
+
+
+def identity() -> GradientTransformation:
+    """The transformation that returns its updates unchanged: ``u_t = g_t``."""
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        return updates, state
+
+    return GradientTransformation(init_empty_state, update_fn)
+
+
+def _accepts_extra_args(update_fn: Callable) -> bool:
+    try:
+        sig = inspect.signature(update_fn)
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+
+
+def _as_transformation(tx: Any, position: int) -> tuple[Callable, Callable]:
+    init = getattr(tx, "init", None)
+    update = getattr(tx, "update", None)
+    if not (callable(init) and callable(update)):
+        raise TypeError(
+            f"chain: argument {position} is {type(tx).__name__}, not a gradient "
+            "transformation (an object with callable .init and .update)"
+        )
+    if _accepts_extra_args(update):
+        return init, update
+
+    def update_without_extra_args(updates, state, params=None, **extra_args):
+        del extra_args
+        return update(updates, state, params)
+
+    return init, update_without_extra_args
+
+
+def chain(*transforms: Any) -> GradientTransformation:
+    """Applies transformations in sequence: ``u = t_n(...t_2(t_1(g)))``.
+
+    Accepts gradtx transforms and any optax ``GradientTransformation``; keyword
+    ``extra_args`` are passed to the links that accept them. The state is a tuple with
+    one entry per link, as in ``optax.chain``, so states round-trip between the two.
+
+    Example::
+
+        tx = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.scale_by_adam(),
+                          gradtx.scale_by_learning_rate(1e-3))
+    """
+    links = tuple(_as_transformation(t, i) for i, t in enumerate(transforms))
+
+    def init_fn(params):
+        return tuple(init(params) for init, _ in links)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if not isinstance(state, tuple) or len(state) != len(links):
+            got = (
+                f"{type(state).__name__} of length {len(state)}"
+                if isinstance(state, tuple)
+                else type(state).__name__
+            )
+            raise ValueError(
+                f"chain of {len(links)} transformations got a state that is a {got}; "
+                "pass the state returned by this chain's init"
+            )
+        new_state = []
+        for (_, update), s in zip(links, state, strict=True):
+            updates, s = update(updates, s, params, **extra_args)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """Returns ``params + updates``, leaf by leaf, keeping each parameter's dtype.
+
+    The sum is computed in the wider of the two dtypes and cast back to the parameter's
+    dtype, so bf16 parameters stay bf16 and f32 updates are not rounded first.
+    """
+    from gradtx._tree import check_same_tree
+
+    check_same_tree(updates, params, what="updates", against="params")
+    return jax.tree.map(
+        lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.asarray(p).dtype),
+        params,
+        updates,
+        is_leaf=lambda x: x is None,
+    )

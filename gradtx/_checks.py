@@ -1,0 +1,96 @@
+"""Hyperparameter validation at construction time.
+
+Every check names the parameter and the value (``ValueError: b2 must be in [0, 1),
+got 1.5``). Values that are traced (a hyperparameter injected under ``jit``) or
+callables (schedules) are not checked here: they are data, checked where they are built.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _concrete(value: Any) -> float | None:
+    """The value as a Python float, or None when it cannot be known at construction."""
+    if value is None or callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything non-numeric is reported below
+        return None
+    if arr.dtype == object or arr.size != 1:
+        return None
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        return None
+    return float(arr.reshape(()))
+
+
+def check_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or (
+        not callable(value)
+        and not isinstance(value, jax.core.Tracer)
+        and np.asarray(value).dtype.kind not in "iuf"
+    ):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raises ``ValueError`` unless ``low <= value <= high`` (``<`` where open)."""
+    if value is None:
+        raise ValueError(f"{name} must be a number, got None")
+    if not callable(value) and not isinstance(value, jax.core.Tracer):
+        check_number(name, value)
+    v = _concrete(value)
+    if v is None:
+        return
+    bad = math.isnan(v)
+    if low is not None:
+        bad |= v <= low if low_open else v < low
+    if high is not None:
+        bad |= v >= high if high_open else v > high
+    if bad:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{lo}, {hi}{right}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+def non_negative(name: str, value: Any) -> None:
+    check_range(name, value, 0.0)
+
+
+def positive(name: str, value: Any) -> None:
+    check_range(name, value, 0.0, low_open=True)
+
+
+def decay_rate(name: str, value: Any) -> None:
+    """A moving-average decay such as ``b1``, ``b2``, ``rho``: in ``[0, 1)``."""
+    check_range(name, value, 0.0, 1.0, high_open=True)
+
+
+def learning_rate(name: str, value: Any) -> None:
+    """A float learning rate must be ``>= 0``; a schedule is checked where it is built."""
+    if value is None:
+        raise ValueError(f"{name} must be a float or a schedule, got None")
+    if callable(value):
+        return
+    non_negative(name, value)
+
+
+def positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -1,0 +1,190 @@
+"""Per-coordinate step sizes from the history of squared gradients: Adagrad, RMSProp
+(plain and centred) and Adadelta."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks, _tree
+from gradtx._base import GradientTransformation
+from gradtx._tree import (
+    check_updates,
+    compute_dtype,
+    ema,
+    full_like,
+    map_outputs,
+    safe_increment,
+    zero_count,
+    zeros_like,
+)
+
+
+class ScaleByRssState(NamedTuple):
+    sum_of_squares: Any  # like params
+
+
+def scale_by_rss(
+    initial_accumulator_value: float = 0.1, eps: float = 1e-7
+) -> GradientTransformation:
+    r"""Adagrad's scaling by the root of the sum of squared gradients.
+
+    .. math::
+        s_t = s_{t-1} + g_t^2, \qquad u_t = \frac{g_t}{\sqrt{s_t + \epsilon}}
+        \ \ (u_t = 0 \text{ where } s_t = 0)
+
+    with ``s_0 = initial_accumulator_value``. Defaults (0.1, 1e-7) are optax's.
+    (torch's Adagrad puts eps outside the root and starts at 0.)
+
+    Reference: Duchi et al., *Adaptive Subgradient Methods for Online Learning and
+    Stochastic Optimization*, JMLR 2011.
+    """
+    _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
+    _checks.non_negative("eps", eps)
+
+    def init_fn(params):
+        return ScaleByRssState(sum_of_squares=full_like(params, initial_accumulator_value))
+
+    def one(g, s):
+        dt = compute_dtype(g, s)
+        s_new = s.astype(dt) + jnp.square(g.astype(dt))
+        u = jnp.where(s_new > 0, jax.lax.rsqrt(s_new + eps), 0.0) * g.astype(dt)
+        return u.astype(g.dtype), s_new.astype(s.dtype)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.sum_of_squares)
+        u, s = map_outputs(one, updates, state.sum_of_squares) or (updates, state.sum_of_squares)
+        return u, ScaleByRssState(sum_of_squares=s)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class ScaleByRmsState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32
+    nu: Any  # E[g^2], like params
+    mu: Any  # E[g], like params; None unless centred
+
+
+def scale_by_rms(
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+    *,
+    centered: bool = False,
+) -> GradientTransformation:
+    r"""RMSProp's scaling by a moving root mean square of the gradients.
+
+    .. math::
+        \nu_t = \rho\,\nu_{t-1} + (1-\rho) g_t^2, \qquad
+        u_t = \frac{g_t}{\sqrt{\nu_t + \epsilon}} \ \text{(eps_in_sqrt)} \quad\text{or}\quad
+        \frac{g_t}{\sqrt{\nu_t} + \epsilon}
+
+    Centred (Graves 2013): also ``mu_t = rho mu_{t-1} + (1-rho) g_t`` and
+    ``nu_t - mu_t^2`` (a variance) replaces ``nu_t``. With ``bias_correction``, ``nu``
+    and ``mu`` are divided by ``1 - rho^t``. ``nu_0 = initial_scale``.
+
+    Defaults equal optax's ``scale_by_rms`` (centred: ``scale_by_stddev``); torch's
+    RMSprop is ``eps_in_sqrt=False``.
+
+    Reference: Tieleman & Hinton, Lecture 6.5 of *Neural Networks for Machine
+    Learning*, 2012; Graves, *Generating Sequences With Recurrent Neural Networks*, 2013.
+    """
+    _checks.decay_rate("decay", decay)
+    _checks.non_negative("eps", eps)
+    _checks.non_negative("initial_scale", initial_scale)
+    do_bias_correction = bias_correction
+
+    def init_fn(params):
+        return ScaleByRmsState(
+            count=zero_count(),
+            nu=full_like(params, initial_scale),
+            mu=zeros_like(params) if centered else None,
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.nu)
+        count = safe_increment(state.count)
+        c = _tree.bias_correction(decay, count) if do_bias_correction else 1.0
+
+        def one(g, n, m=None):
+            n_new = ema(g, n, decay, 2)
+            var = n_new / c
+            if centered:
+                m_new = ema(g, m, decay, 1)
+                var = var - jnp.square(m_new / c)
+            scaling = jax.lax.rsqrt(var + eps) if eps_in_sqrt else 1 / (jnp.sqrt(var) + eps)
+            out = ((scaling * g).astype(g.dtype), n_new.astype(n.dtype))
+            return out + ((m_new.astype(m.dtype),) if centered else ())
+
+        trees = (updates, state.nu) + ((state.mu,) if centered else ())
+        out = map_outputs(one, *trees) or trees
+        return out[0], ScaleByRmsState(count=count, nu=out[1], mu=out[2] if centered else None)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_stddev(
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    bias_correction: bool = False,
+) -> GradientTransformation:
+    """Centred RMSProp's scaling: ``scale_by_rms(..., centered=True)`` (optax's name)."""
+    return scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True)
+
+
+class ScaleByAdaDeltaState(NamedTuple):
+    e_g: Any  # E[g^2], like params
+    e_x: Any  # E[dx^2], like params
+
+
+def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
+    r"""Adadelta's unit-correcting scaling.
+
+    .. math::
+        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \quad
+        \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t,
+        \quad E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho)\Delta_t^2
+
+    ``u_t = Delta_t``; both averages start at 0. Defaults (0.9, 1e-6) are optax's and
+    torch's. Chain with ``scale_by_learning_rate(1.0)`` for the paper's step.
+
+    Reference: Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012.
+    """
+    _checks.decay_rate("rho", rho)
+    _checks.non_negative("eps", eps)
+
+    def init_fn(params):
+        return ScaleByAdaDeltaState(e_g=zeros_like(params), e_x=zeros_like(params))
+
+    def one(g, e_g, e_x):
+        e_g_new = ema(g, e_g, rho, 2)
+        delta = jnp.sqrt(e_x + eps) / jnp.sqrt(e_g_new + eps) * g
+        e_x_new = ema(delta, e_x, rho, 2)
+        return delta.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.e_g)
+        out = map_outputs(one, updates, state.e_g, state.e_x) or (updates, state.e_g, state.e_x)
+        return out[0], ScaleByAdaDeltaState(e_g=out[1], e_x=out[2])
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+__all__ = [
+    "ScaleByAdaDeltaState",
+    "ScaleByRmsState",
+    "ScaleByRssState",
+    "scale_by_adadelta",
+    "scale_by_rms",
+    "scale_by_rss",
+    "scale_by_stddev",
+]

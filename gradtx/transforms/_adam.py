@@ -1,0 +1,307 @@
+"""The Adam family: Adam (and NAdam), AMSGrad, Yogi, and AdaBound/AMSBound's bounded
+step size (:func:`bound_lr`). The moment updates are the shared helpers of
+:mod:`gradtx._tree`; each function here holds only its own rule."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation, ScalarOrSchedule
+from gradtx._tree import (
+    bias_correction,
+    check_updates,
+    compute_dtype,
+    ema,
+    full_like,
+    map_outputs,
+    safe_increment,
+    zero_count,
+    zeros_like,
+)
+
+
+class ScaleByAdamState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: updates made so far
+    mu: Any  # first moment, like params (dtype mu_dtype)
+    nu: Any  # second moment, like params
+
+
+class ScaleByAmsgradState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32
+    mu: Any  # first moment
+    nu: Any  # second moment
+    nu_max: Any  # running max of the (bias-corrected) second moment
+
+
+def _check_moments(b1, b2, eps, eps_root) -> None:
+    _checks.decay_rate("b1", b1)
+    _checks.decay_rate("b2", b2)
+    _checks.non_negative("eps", eps)
+    _checks.non_negative("eps_root", eps_root)
+
+
+def _dtype(mu_dtype: Any | None) -> Any | None:
+    return None if mu_dtype is None else jnp.dtype(mu_dtype)
+
+
+def scale_by_adam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    mu_dtype: Any | None = None,
+    *,
+    nesterov: bool = False,
+) -> GradientTransformation:
+    r"""Adam's scaling by bias-corrected moment estimates.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+        \hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t},\quad
+        u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
+
+    With ``nesterov=True`` (NAdam, Dozat 2016) ``m_hat`` becomes
+    ``b1 m_t/(1-b1^{t+1}) + (1-b1) g_t/(1-b1^t)``. Defaults equal optax's
+    ``scale_by_adam`` and the paper's. ``mu_dtype`` sets the first moment's storage
+    dtype; the moments are computed in at least float32 and the update keeps the
+    gradient's dtype.
+
+    Reference: Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
+    """
+    _check_moments(b1, b2, eps, eps_root)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init_fn(params):
+        return ScaleByAdamState(
+            count=zero_count(), mu=zeros_like(params, mu_dtype), nu=zeros_like(params)
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.nu)
+        count = safe_increment(state.count)
+        c1, c2 = bias_correction(b1, count), bias_correction(b2, count)
+        c1_next = bias_correction(b1, safe_increment(count)) if nesterov else None
+
+        def one(g, m, v):
+            m_new, v_new = ema(g, m, b1, 1), ema(g, v, b2, 2)
+            if nesterov:
+                m_hat = b1 * m_new / c1_next + (1 - b1) * g.astype(m_new.dtype) / c1
+            else:
+                m_hat = m_new / c1
+            u = m_hat / (jnp.sqrt(v_new / c2 + eps_root) + eps)
+            return u.astype(g.dtype), m_new.astype(mu_dtype or m.dtype), v_new.astype(v.dtype)
+
+        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_amsgrad(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    mu_dtype: Any | None = None,
+    bias_correction_mu: bool = True,
+    bias_correction_nu: bool = True,
+) -> GradientTransformation:
+    r"""AMSGrad: Adam with the running maximum of the second moment.
+
+    .. math::
+        \hat v^{max}_t = \max(\hat v^{max}_{t-1}, \hat v_t),\qquad
+        u_t = \frac{\hat m_t}{\sqrt{\hat v^{max}_t + \epsilon_{root}} + \epsilon}
+
+    with ``m_hat``, ``v_hat`` as in :func:`scale_by_adam` (each bias correction can be
+    switched off; both off is the paper's form). Defaults equal optax's.
+
+    Reference: Reddi et al., *On the Convergence of Adam and Beyond*, ICLR 2018.
+    """
+    _check_moments(b1, b2, eps, eps_root)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init_fn(params):
+        return ScaleByAmsgradState(
+            count=zero_count(),
+            mu=zeros_like(params, mu_dtype),
+            nu=zeros_like(params),
+            nu_max=zeros_like(params),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.nu)
+        count = safe_increment(state.count)
+        c1 = bias_correction(b1, count) if bias_correction_mu else 1.0
+        c2 = bias_correction(b2, count) if bias_correction_nu else 1.0
+
+        def one(g, m, v, v_max):
+            m_new, v_new = ema(g, m, b1, 1), ema(g, v, b2, 2)
+            v_max_new = jnp.maximum(v_max, v_new / c2)
+            u = (m_new / c1) / (jnp.sqrt(v_max_new + eps_root) + eps)
+            return (
+                u.astype(g.dtype),
+                m_new.astype(mu_dtype or m.dtype),
+                v_new.astype(v.dtype),
+                v_max_new.astype(v_max.dtype),
+            )
+
+        trees = (updates, state.mu, state.nu, state.nu_max)
+        out = map_outputs(one, *trees) or trees
+        return out[0], ScaleByAmsgradState(count=count, mu=out[1], nu=out[2], nu_max=out[3])
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_yogi(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-3,
+    eps_root: float = 0.0,
+    initial_accumulator_value: float = 1e-6,
+) -> GradientTransformation:
+    r"""Yogi: Adam with an additive, sign-controlled second-moment update.
+
+    .. math::
+        v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - g_t^2)\, g_t^2,\qquad
+        u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
+
+    with ``m_t`` and the bias corrections as in Adam. As in optax, both ``m_0`` and
+    ``v_0`` equal ``initial_accumulator_value`` (default 1e-6); ``eps`` defaults to the
+    paper's 1e-3.
+
+    Reference: Zaheer et al., *Adaptive Methods for Nonconvex Optimization*, NeurIPS 2018.
+    """
+    _check_moments(b1, b2, eps, eps_root)
+    _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
+
+    def init_fn(params):
+        return ScaleByAdamState(
+            count=zero_count(),
+            mu=full_like(params, initial_accumulator_value),
+            nu=full_like(params, initial_accumulator_value),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.nu)
+        count = safe_increment(state.count)
+        c1, c2 = bias_correction(b1, count), bias_correction(b2, count)
+
+        def one(g, m, v):
+            m_new = ema(g, m, b1, 1)
+            dt = compute_dtype(g, v)
+            g2 = jnp.square(g.astype(dt))
+            v_new = v.astype(dt) - (1 - b2) * jnp.sign(v.astype(dt) - g2) * g2
+            u = (m_new / c1) / (jnp.sqrt(v_new / c2 + eps_root) + eps)
+            return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+
+        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class BoundLrState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32
+    mu: Any  # first moment m_t (not bias-corrected), like params
+    nu: Any  # second moment v_t, like params
+    nu_max: Any  # running max of v_t (AMSBound); None for AdaBound
+
+
+def bound_lr(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    final_lr: float = 0.1,
+    gamma: float = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    amsbound: bool = False,
+    mu_dtype: Any | None = None,
+) -> GradientTransformation:
+    r"""AdaBound/AMSBound: Adam's per-parameter step size clipped into bounds that
+    converge to SGD's learning rate.
+
+    .. math::
+        \eta_t = \frac{\alpha_t \sqrt{1-\beta_2^t}}{(1-\beta_1^t)(\sqrt{v_t} + \epsilon)},\quad
+        \eta^{l}_t = \alpha^*_t\Big(1 - \frac{1}{\gamma t + 1}\Big),\quad
+        \eta^{u}_t = \alpha^*_t\Big(1 + \frac{1}{\gamma t}\Big),\quad
+        u_t = -\,\mathrm{clip}(\eta_t, \eta^l_t, \eta^u_t)\, m_t
+
+    with ``m_t``, ``v_t`` Adam's (un-corrected) moments, ``t = 1, 2, ...``, and the
+    final rate ``alpha*_t = final_lr * alpha_t / alpha_0`` following the learning-rate
+    schedule ``alpha_t`` (``alpha_0`` its value at step 0), as in the authors' PyTorch
+    code. With ``amsbound=True``, ``v_t`` is replaced by its running maximum.
+
+    The output is the final, negative step (this transform plays the part of both
+    ``scale_by_adam`` and ``scale_by_learning_rate``), because the clipping acts on the
+    step size before it multiplies ``m_t``. It composes with the other transforms: the
+    reference's L2 weight decay is ``chain(add_decayed_weights(wd), bound_lr(...))``.
+
+    Reference: Luo et al., *Adaptive Gradient Methods with Dynamic Bound of Learning
+    Rate*, ICLR 2019 (github.com/Luolc/AdaBound).
+    """
+    _checks.learning_rate("learning_rate", learning_rate)
+    _checks.non_negative("final_lr", final_lr)
+    _checks.positive("gamma", gamma)
+    _check_moments(b1, b2, eps, 0.0)
+    mu_dtype = _dtype(mu_dtype)
+
+    def init_fn(params):
+        return BoundLrState(
+            count=zero_count(),
+            mu=zeros_like(params, mu_dtype),
+            nu=zeros_like(params),
+            nu_max=zeros_like(params) if amsbound else None,
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates, state.nu)
+        count = safe_increment(state.count)
+        if callable(learning_rate):
+            lr = jnp.asarray(learning_rate(state.count), jnp.float32)
+            final = final_lr * lr / jnp.asarray(learning_rate(zero_count()), jnp.float32)
+        else:
+            lr, final = jnp.float32(learning_rate), final_lr
+        t = count.astype(jnp.float32)
+        lower = final * (1 - 1 / (gamma * t + 1))
+        upper = final * (1 + 1 / (gamma * t))
+        step = lr * jnp.sqrt(bias_correction(b2, count)) / bias_correction(b1, count)
+
+        def one(g, m, v, v_max=None):
+            m_new, v_new = ema(g, m, b1, 1), ema(g, v, b2, 2)
+            denom_v = jnp.maximum(v_max, v_new) if amsbound else v_new
+            eta = jnp.clip(step / (jnp.sqrt(denom_v) + eps), lower, upper)
+            out = (
+                (-eta * m_new).astype(g.dtype),
+                m_new.astype(mu_dtype or m.dtype),
+                v_new.astype(v.dtype),
+            )
+            return out + ((denom_v.astype(v_max.dtype),) if amsbound else ())
+
+        trees = (updates, state.mu, state.nu) + ((state.nu_max,) if amsbound else ())
+        out = map_outputs(one, *trees) or trees
+        return out[0], BoundLrState(
+            count=count, mu=out[1], nu=out[2], nu_max=out[3] if amsbound else None
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+__all__ = [
+    "BoundLrState",
+    "ScaleByAdamState",
+    "ScaleByAmsgradState",
+    "bound_lr",
+    "scale_by_adam",
+    "scale_by_amsgrad",
+    "scale_by_yogi",
+]

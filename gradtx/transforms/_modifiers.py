@@ -1,0 +1,159 @@
+"""Gradient modifiers: weight decay, clipping by the global norm, annealed noise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule
+from gradtx._tree import check_same_tree, check_updates, global_norm, safe_increment, zero_count
+
+
+class WeightDecayState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32; used when weight_decay is a schedule
+
+
+def _full_mask(mask: Any, params: Any) -> Any:
+    """The mask as a tree of booleans with the params' structure (a prefix tree of
+    booleans is broadcast over the subtrees it covers)."""
+    tree = mask(params) if callable(mask) else mask
+    try:
+        return jax.tree.map(
+            lambda m, sub: jax.tree.map(lambda _: m, sub),
+            tree,
+            params,
+            is_leaf=lambda x: x is None,
+        )
+    except ValueError as e:
+        raise ValueError(
+            "the weight-decay mask must have the structure of the params (or a prefix "
+            f"of it):\n  mask:   {jax.tree.structure(tree)}\n"
+            f"  params: {jax.tree.structure(params)}"
+        ) from e
+
+
+def add_decayed_weights(
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[Any], Any] | None = None,
+) -> GradientTransformation:
+    r"""Adds the decayed parameters: ``u_t = g_t + lambda_t * p_t`` where the mask is True.
+
+    Placed before an adaptive scaling this is L2 regularisation (torch's
+    ``weight_decay`` in Adam/AdaBound); placed after it, before the learning rate, it
+    is decoupled weight decay (AdamW). ``weight_decay`` may be a schedule. ``mask`` is a
+    tree of booleans (or a prefix of one, or a function of the params returning one):
+    False leaves are passed through unchanged. Same as ``optax.add_decayed_weights``.
+
+    Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
+    """
+    if not callable(weight_decay):
+        _checks.non_negative("weight_decay", weight_decay)
+
+    def init_fn(params):
+        del params
+        return WeightDecayState(count=zero_count())
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError(
+                "add_decayed_weights needs the params: call update(updates, state, params)"
+            )
+        check_updates(updates)
+        check_same_tree(updates, params, against="params")
+        wd = weight_decay(state.count) if callable(weight_decay) else weight_decay
+        new_state = WeightDecayState(count=safe_increment(state.count))
+        full = _full_mask(mask, params) if mask is not None else None
+
+        def one(g, p, m=True):
+            decayed = g + jnp.asarray(wd, g.dtype) * p.astype(g.dtype)
+            if m is True:
+                return decayed
+            if m is False:
+                return g
+            return jnp.where(m, decayed, g)
+
+        if full is None:
+            return jax.tree.map(one, updates, params), new_state
+        return jax.tree.map(one, updates, params, full), new_state
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+def clip_by_global_norm(max_norm: float) -> GradientTransformation:
+    r"""Rescales the whole update so its global L2 norm is at most ``max_norm``.
+
+    .. math:: u_t = g_t \cdot \min\!\Big(1, \frac{c}{\lVert g_t \rVert_2}\Big),\qquad
+              \lVert g\rVert_2 = \sqrt{\textstyle\sum_{\text{leaves}} \sum g^2}
+
+    The norm is one reduction over every leaf (it stays correct when leaves are
+    sharded: XLA inserts the cross-device sum). Same as ``optax.clip_by_global_norm``.
+
+    Reference: Pascanu et al., *On the difficulty of training recurrent neural
+    networks*, ICML 2013.
+    """
+    _checks.positive("max_norm", max_norm)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates)
+        norm = global_norm(updates)
+        keep = norm < max_norm
+        updates = jax.tree.map(
+            lambda g: jnp.where(keep, g, (g / norm.astype(g.dtype)) * max_norm).astype(g.dtype),
+            updates,
+        )
+        return updates, state
+
+    return GradientTransformation(lambda params: EmptyState(), update_fn)
+
+
+class AddNoiseState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32
+    rng_key: jax.Array  # a PRNG key, split once per update
+
+
+def add_noise(
+    eta: float = 0.01, gamma: float = 0.55, seed: int | jax.Array = 0
+) -> GradientTransformation:
+    r"""Adds annealed Gaussian noise: ``u_t = g_t + N(0, sigma_t^2)``,
+    ``sigma_t^2 = eta / t^gamma`` (``t = 1, 2, ...``).
+
+    ``seed`` is an int or a PRNG key. The paper's defaults are ``eta`` in
+    {0.01, 0.3, 1.0} and ``gamma = 0.55``. Given the same ``eta``, ``gamma`` and seed the
+    noise equals ``optax.add_noise``'s.
+
+    Reference: Neelakantan et al., *Adding Gradient Noise Improves Learning for Very
+    Deep Networks*, 2015.
+    """
+    _checks.non_negative("eta", eta)
+    _checks.non_negative("gamma", gamma)
+
+    def init_fn(params):
+        del params
+        key = (
+            seed
+            if isinstance(seed, jax.Array) and not jnp.issubdtype(seed.dtype, jnp.integer)
+            else jax.random.key(seed)
+        )
+        return AddNoiseState(count=zero_count(), rng_key=key)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        check_updates(updates)
+        count = safe_increment(state.count)
+        std = jnp.sqrt(eta / count.astype(jnp.float32) ** gamma)
+        rng_key, sample_key = jax.random.split(state.rng_key)
+        leaves, treedef = jax.tree.flatten(updates)
+        keys = jax.random.split(sample_key, len(leaves)) if leaves else []
+        noisy = [
+            g + (std * jax.random.normal(k, g.shape, g.dtype)).astype(g.dtype)
+            for g, k in zip(leaves, keys, strict=True)
+        ]
+        return treedef.unflatten(noisy), AddNoiseState(count=count, rng_key=rng_key)
+
+    return GradientTransformation(init_fn, update_fn)

@@ -56,54 +56,13 @@ from gradtx.transforms import (
     trace,
 )
 
+# Each area appends its public names below its own marker (one import block each).
+# --- schedules (gradtx.schedules) ---
+# --- hyperparameters as data, reduce-on-plateau, sweeps ---
+# --- training tools: accumulation, LR range test, batch size, non-finite steps ---
+# --- sharding ---
+# --- performance ---
+
 __version__ = "0.1.0"
 
-__all__ = [
-    "AddNoiseState",
-    "BoundLrState",
-    "EmptyState",
-    "GradientTransformation",
-    "OptState",
-    "Params",
-    "ScalarOrSchedule",
-    "ScaleByAdaDeltaState",
-    "ScaleByAdamState",
-    "ScaleByAmsgradState",
-    "ScaleByRmsState",
-    "ScaleByRssState",
-    "ScaleByScheduleState",
-    "TraceState",
-    "Updates",
-    "WeightDecayState",
-    "adabound",
-    "adadelta",
-    "adagrad",
-    "adam",
-    "adamw",
-    "add_decayed_weights",
-    "add_noise",
-    "amsbound",
-    "amsgrad",
-    "apply_updates",
-    "bound_lr",
-    "chain",
-    "clip_by_global_norm",
-    "global_norm",
-    "identity",
-    "nadam",
-    "rmsprop",
-    "safe_increment",
-    "scale",
-    "scale_by_adadelta",
-    "scale_by_adam",
-    "scale_by_amsgrad",
-    "scale_by_learning_rate",
-    "scale_by_rms",
-    "scale_by_rss",
-    "scale_by_schedule",
-    "scale_by_stddev",
-    "scale_by_yogi",
-    "sgd",
-    "trace",
-    "yogi",
-]
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

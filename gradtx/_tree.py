@@ -59,12 +59,27 @@ def check_updates(updates: Any, like: Any | None = None) -> None:
         check_same_tree(updates, like)
 
 
+def _filled_like(x: Any, value: Any, dtype: Any | None) -> jax.Array:
+    """``value`` in ``x``'s shape and on ``x``'s devices (``dtype`` defaults to ``x``'s).
+
+    ``lax.full_like`` keeps the sharding of a committed array (a parameter sharded over
+    a mesh gives a state leaf sharded the same way, so an eager ``init`` does not gather
+    the state onto one device) and of a tracer under an explicit-axes mesh
+    (``jax.set_mesh``). NumPy arrays, Python scalars, uncommitted arrays and tracers
+    give what ``jnp.full(shape, value, dtype)`` gives. The dtype is always passed, so a
+    weakly typed input never gives a weakly typed state.
+    """
+    return jax.lax.full_like(x, value, dtype or jnp.result_type(x))
+
+
 def zeros_like(tree: Any, dtype: Any | None = None) -> Any:
-    return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), dtype or jnp.result_type(x)), tree)
+    """Zeros shaped, typed (unless ``dtype`` is given) and sharded like each leaf."""
+    return jax.tree.map(lambda x: _filled_like(x, 0, dtype), tree)
 
 
 def full_like(tree: Any, value: Any, dtype: Any | None = None) -> Any:
-    return jax.tree.map(lambda x: jnp.full(jnp.shape(x), value, dtype or jnp.result_type(x)), tree)
+    """``value`` shaped, typed (unless ``dtype`` is given) and sharded like each leaf."""
+    return jax.tree.map(lambda x: _filled_like(x, value, dtype), tree)
 
 
 def cast_like(tree: Any, like: Any) -> Any:

@@ -1,0 +1,163 @@
+"""Non-finite steps: skip an update whose gradients hold NaN/Inf, or zero the NaNs.
+
+A few NaN steps (an overflow in mixed precision, a bad batch) must not destroy a run:
+:func:`apply_if_finite` drops such a step before it reaches the optimiser's moments,
+:func:`zero_nans` replaces NaN entries by zero and records where it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx._base import GradientTransformation, _as_transformation
+from gradtx._tree import cast_like, check_updates, safe_increment, zero_count
+
+
+class ApplyIfFiniteState(NamedTuple):
+    """State of :func:`apply_if_finite` (the fields and their order are optax's)."""
+
+    notfinite_count: jax.Array  # shape=(), dtype=int32: consecutive non-finite steps
+    last_finite: jax.Array  # shape=(), dtype=bool: was the last gradient finite
+    total_notfinite: jax.Array  # shape=(), dtype=int32: non-finite steps in the whole run
+    inner_state: Any  # the wrapped optimiser's state
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.asarray(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def apply_if_finite(
+    inner: GradientTransformation, max_consecutive_errors: int
+) -> GradientTransformation:
+    r"""Skips any update whose gradients contain a NaN or an Inf, up to a limit.
+
+    With ``f_t`` = "every entry of ``g_t`` is finite" and ``c_t`` the number of
+    consecutive non-finite steps up to and including ``t``:
+
+    .. math::
+        c_t = \begin{cases} 0 & f_t \\ c_{t-1} + 1 & \text{otherwise}\end{cases},\qquad
+        (u_t, s_t) = \begin{cases} \mathrm{inner}(g_t, s_{t-1}) & f_t \lor
+        c_t > \text{max\_consecutive\_errors} \\ (0, s_{t-1}) & \text{otherwise}\end{cases}
+
+    A skipped step returns zero updates (so ``apply_updates`` leaves the params as they
+    are) and keeps the inner state exactly as it was (no NaN enters Adam's moments, no
+    step is counted). After more than ``max_consecutive_errors`` consecutive
+    non-finite steps the wrapper gives up and lets the update through (NaNs included),
+    so a run that has really diverged fails visibly instead of silently standing still;
+    this is optax's rule. ``total_notfinite`` counts every non-finite step of the run.
+    The choice uses ``lax.cond``: jittable, and the inner update is not evaluated on a
+    skipped step. Same semantics and state fields as ``optax.apply_if_finite``.
+
+    Args:
+      inner: the wrapped gradient transformation (gradtx or optax).
+      max_consecutive_errors: how many consecutive non-finite steps to skip, an
+        ``int >= 0``.
+
+    Example::
+
+        opt = gradtx.apply_if_finite(gradtx.adam(1e-3), max_consecutive_errors=5)
+        updates, state = opt.update(grads, state, params)   # zeros if grads hold a NaN
+        skipped_so_far = state.total_notfinite
+
+    Reference: optax's ``apply_if_finite`` (DeepMind); dynamic loss scaling, Micikevicius
+    et al., *Mixed Precision Training*, ICLR 2018, skips such steps the same way.
+    """
+    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
+        raise TypeError(
+            "inner must be a gradient transformation (an object with callable .init and "
+            f".update), got {type(inner).__name__}"
+        )
+    if (
+        isinstance(max_consecutive_errors, bool)
+        or not isinstance(max_consecutive_errors, int)
+        or max_consecutive_errors < 0
+    ):
+        raise ValueError(
+            f"max_consecutive_errors must be an integer >= 0, got {max_consecutive_errors!r}"
+        )
+    inner_init, inner_update = _as_transformation(inner, 0)
+
+    def init_fn(params):
+        return ApplyIfFiniteState(
+            notfinite_count=zero_count(),
+            last_finite=jnp.asarray(True),
+            total_notfinite=zero_count(),
+            inner_state=inner_init(params),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        check_updates(updates)
+        finite = _all_finite(updates)
+        notfinite_count = jnp.where(finite, zero_count(), safe_increment(state.notfinite_count))
+
+        def apply(_):
+            new_updates, new_inner = inner_update(updates, state.inner_state, params, **extra_args)
+            return new_updates, cast_like(new_inner, state.inner_state)
+
+        out_shapes = jax.eval_shape(apply, None)[0]
+
+        def reject(_):
+            zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shapes)
+            return zeros, state.inner_state
+
+        go = jnp.logical_or(finite, notfinite_count > max_consecutive_errors)
+        new_updates, new_inner = jax.lax.cond(go, apply, reject, None)
+        return new_updates, ApplyIfFiniteState(
+            notfinite_count=notfinite_count,
+            last_finite=finite,
+            total_notfinite=jnp.where(
+                finite, state.total_notfinite, safe_increment(state.total_notfinite)
+            ),
+            inner_state=new_inner,
+        )
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+class ZeroNansState(NamedTuple):
+    """State of :func:`zero_nans` (optax's): per parameter leaf, a bool scalar."""
+
+    found_nan: Any  # like params, each leaf shape=(), dtype=bool: NaN in the last update
+
+
+def zero_nans() -> GradientTransformation:
+    r"""Replaces every NaN in the updates by 0 and records, per leaf, that it did.
+
+    .. math::
+        u_t = \begin{cases} 0 & g_t \text{ is NaN} \\ g_t & \text{otherwise}\end{cases}
+        \quad\text{(elementwise)},\qquad
+        \text{found\_nan}_\ell = \textstyle\bigvee_i \mathrm{isnan}(g_{t,\ell,i})
+
+    ``+/-Inf`` entries are left as they are (only NaNs are replaced). The state is
+    :class:`ZeroNansState`: one boolean per parameter leaf, True iff that leaf's last
+    update held a NaN; it is a flag for monitoring, not a running count, exactly as in
+    ``optax.zero_nans`` (for a count of skipped steps use :func:`apply_if_finite`'s
+    ``total_notfinite``). Put it first in a chain so the optimiser never sees a NaN.
+
+    Example::
+
+        opt = gradtx.chain(gradtx.zero_nans(), gradtx.sgd(0.1))
+
+    Reference: optax's ``zero_nans`` (DeepMind).
+    """
+
+    def init_fn(params):
+        return ZeroNansState(found_nan=jax.tree.map(lambda p: jnp.asarray(False), params))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del state, params, extra_args
+        check_updates(updates)
+        found = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)
+        cleaned = jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates)
+        return cleaned, ZeroNansState(found_nan=found)
+
+    return GradientTransformation(init_fn, update_fn)
+
+
+__all__ = ["ApplyIfFiniteState", "ZeroNansState", "apply_if_finite", "zero_nans"]

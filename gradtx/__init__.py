@@ -58,6 +58,9 @@ from gradtx.transforms import (
 
 # Each area appends its public names below its own marker (one import block each).
 # --- schedules (gradtx.schedules) ---
+# isort: split
+from gradtx import schedules
+
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # --- training tools: accumulation, LR range test, batch size, non-finite steps ---
 # --- sharding ---

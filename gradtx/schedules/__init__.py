@@ -1,0 +1,70 @@
+"""Learning-rate schedules as pytrees.
+
+Each schedule is a frozen dataclass registered as a JAX pytree and callable as
+``schedule(step) -> value`` (``float32``) on a Python int or a (traced) integer array.
+``schedule(k)`` is the value used for the k-th update, ``k = 0, 1, ...``; negative
+steps are clamped to 0.
+
+* Float hyperparameters are leaves: ``jax.tree_util.tree_leaves(s)`` lists them; two
+  schedules of one kind and structure go through a jitted function with one
+  compilation; ``jax.vmap`` over a stacked batch
+  (``jax.tree.map(lambda *x: jnp.stack(x), s1, s2)``) evaluates each; ``jax.grad``
+  differentiates with respect to them.
+* Integer/discrete structure (step counts, milestones, periods, modes, nested
+  schedule kinds) is static.
+* Bad arguments raise ``ValueError`` naming the parameter at construction.
+
+torch-named schedules (``step_lr``, ``multistep_lr``, ``exponential_lr``,
+``cosine_annealing``, ``cosine_warm_restarts``, ``cyclic``, ``one_cycle``) reproduce
+``torch.optim.lr_scheduler``'s values for the same arguments; optax-named ones
+(``piecewise_constant``, ``exponential_decay``, ``polynomial``, ``linear``,
+``cosine_decay``, ``warmup_cosine_decay``, ``join``) optax's. See docs/schedules.md.
+"""
+
+from gradtx.schedules._base import Schedule, as_schedule, from_function
+from gradtx.schedules._combine import join, warmup
+from gradtx.schedules._cosine import (
+    cosine_annealing,
+    cosine_decay,
+    cosine_warm_restarts,
+    warmup_cosine_decay,
+)
+from gradtx.schedules._cyclic import cyclic, one_cycle
+from gradtx.schedules._decay import (
+    exp_decay,
+    exponential_decay,
+    exponential_lr,
+    factor,
+    inverse_time,
+    linear,
+    polynomial,
+)
+from gradtx.schedules._plot import plot, values
+from gradtx.schedules._steps import constant, multistep_lr, piecewise_constant, step_lr
+
+__all__ = [
+    "Schedule",
+    "as_schedule",
+    "constant",
+    "cosine_annealing",
+    "cosine_decay",
+    "cosine_warm_restarts",
+    "cyclic",
+    "exp_decay",
+    "exponential_decay",
+    "exponential_lr",
+    "factor",
+    "from_function",
+    "inverse_time",
+    "join",
+    "linear",
+    "multistep_lr",
+    "one_cycle",
+    "piecewise_constant",
+    "plot",
+    "polynomial",
+    "step_lr",
+    "values",
+    "warmup",
+    "warmup_cosine_decay",
+]

@@ -1,0 +1,277 @@
+"""The schedule base class: a frozen dataclass registered as a pytree.
+
+A schedule's float hyperparameters (learning rates, decay factors, ...) are pytree
+*leaves*: new values go through an already-compiled function without recompiling,
+``jax.vmap`` maps over a stacked batch of schedules and ``jax.grad`` differentiates
+with respect to them. Its discrete structure (step counts, milestones, periods, mode
+strings, the kinds of nested schedules) is *static* metadata: part of the treedef, so
+changing it recompiles, as it must.
+
+Everything shared is written here once: the pytree registration, leaf normalisation,
+construction-time validation hook, the readable ``repr``, value equality and the step
+handling of :meth:`Schedule.__call__` (integer step, negative steps clamped to 0,
+``float32`` result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import _checks
+
+_STATIC = "gradtx_static"
+_NESTED = "gradtx_nested"
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+T = TypeVar("T", bound=type)
+
+
+def static_field(**kwargs: Any) -> Any:
+    """A dataclass field that is static pytree metadata (part of the structure)."""
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata[_STATIC] = True
+    return dataclasses.field(metadata=metadata, **kwargs)
+
+
+def nested_field(**kwargs: Any) -> Any:
+    """A dataclass field holding nested schedule(s): their leaves are this schedule's
+    leaves; the subclass's ``_normalize`` converts the value (see :func:`as_schedule`)."""
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata[_NESTED] = True
+    return dataclasses.field(metadata=metadata, **kwargs)
+
+
+def _is_static(field: dataclasses.Field) -> bool:
+    return bool(field.metadata.get(_STATIC, False))
+
+
+def _as_float_leaf(name: str, value: Any) -> Any:
+    """A float hyperparameter as a leaf: concrete numbers become ``np.float32``
+    scalars (so every schedule built from Python numbers has the same leaf type and
+    one compiled function serves them all); arrays and tracers are kept, cast to a
+    floating dtype (a tracer appears when a schedule is built inside ``jit``/``grad``).
+    """
+    if value is None:
+        raise ValueError(f"{name} must be a number, got None")
+    if isinstance(value, Schedule) or callable(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    _checks.check_number(name, value)
+    if isinstance(value, jax.core.Tracer | jax.Array):
+        return value if jnp.issubdtype(value.dtype, jnp.floating) else value.astype(jnp.float32)
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return np.float32(arr)
+    return arr.astype(np.float32)
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Returns ``value`` as a Python int; ``ValueError`` unless it is an integer
+    ``>= minimum`` (steps, periods and milestones are static integers)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum or value > _INT32_MAX:
+        raise ValueError(f"{name} must be an integer in [{minimum}, 2**31 - 1], got {value!r}")
+    return int(value)
+
+
+def check_increasing(name: str, values: Any, *, minimum: int = 0) -> tuple[int, ...]:
+    """Returns ``values`` as a tuple of ints; ``ValueError`` unless they are strictly
+    increasing integers ``>= minimum``."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise ValueError(f"{name} must be a sequence of integers, got {values!r}")
+    out = tuple(check_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(values))
+    for a, b in zip(out, out[1:], strict=False):
+        if b <= a:
+            raise ValueError(f"{name} must be strictly increasing, got {list(out)}")
+    return out
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def concrete(value: Any) -> float | None:
+    """The value as a Python float, or None when it is traced or not a scalar."""
+    return _checks._concrete(value)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, Schedule):
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(_format(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, jax.core.Tracer):
+        return f"<traced {value.aval.str_short()}>"
+    if isinstance(value, np.generic | np.ndarray | jax.Array):
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            return _short_float(float(arr))
+        return "[" + ", ".join(_short_float(float(v)) for v in arr.ravel()) + "]"
+    if isinstance(value, float):
+        return _short_float(value)
+    return repr(value)
+
+
+def _short_float(value: float) -> str:
+    """``0.1`` rather than ``0.10000000149011612`` for a float32 leaf."""
+    return repr(float(f"{value:.7g}"))
+
+
+class Schedule:
+    """Base class of every gradtx schedule: a pytree callable ``schedule(step) -> lr``.
+
+    ``schedule(k)`` is the value used for the k-th update, ``k = 0, 1, ...`` (the
+    ``count`` a :func:`gradtx.scale_by_schedule` state holds). ``step`` may be a Python
+    int or an integer array of any shape (traced or not); the result is ``float32``
+    with the step's shape. A float step is truncated to an integer.
+
+    Negative steps: raising is impossible under ``jit``, so every schedule clamps the
+    step to 0: ``schedule(-5) == schedule(0)``.
+
+    Subclasses are frozen dataclasses decorated with :func:`schedule_class`; fields
+    made with :func:`static_field` are static, every other field is a leaf (a float,
+    a tuple of floats, or a nested schedule).
+    """
+
+    # --- hooks for subclasses -------------------------------------------------------
+    def _normalize(self) -> None:
+        """Validates the static fields, converts them to canonical Python values, and
+        raises ``ValueError`` for bad float hyperparameters (concrete ones only)."""
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        """The value at an ``int32`` step that is already ``>= 0``."""
+        raise NotImplementedError
+
+    @property
+    def horizon(self) -> int | None:
+        """The schedule's length in steps where it has one (``T_max``, ``total_steps``,
+        ``decay_steps``...), else ``None``."""
+        return None
+
+    # --- shared machinery -----------------------------------------------------------
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            if _is_static(field) or field.metadata.get(_NESTED, False):
+                continue
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = tuple(_as_float_leaf(f"{field.name}[{i}]", v) for i, v in enumerate(value))
+            else:
+                value = _as_float_leaf(field.name, value)
+            self._set(field.name, value)
+        self._normalize()
+
+    def __call__(self, step: Any) -> jax.Array:
+        step = jnp.asarray(step)
+        if not jnp.issubdtype(step.dtype, jnp.integer):
+            step = jnp.trunc(step)
+        step = jnp.maximum(step.astype(jnp.int32), 0)
+        value = jnp.asarray(self._value(step), jnp.float32)
+        return value + jnp.zeros(step.shape, jnp.float32)
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            f"{f.name}={_format(getattr(self, f.name))}" for f in dataclasses.fields(self) if f.repr
+        )
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        """Same kind, same structure and equal hyperparameter values."""
+        if type(self) is not type(other):
+            return NotImplemented
+        leaves_a, tree_a = jax.tree.flatten(self)
+        leaves_b, tree_b = jax.tree.flatten(other)
+        if tree_a != tree_b:
+            return False
+        if any(isinstance(x, jax.core.Tracer) for x in leaves_a + leaves_b):
+            return self is other
+        return all(
+            np.array_equal(np.asarray(a), np.asarray(b))
+            for a, b in zip(leaves_a, leaves_b, strict=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # leaves may be arrays
+
+
+def schedule_class(cls: T) -> T:
+    """Makes ``cls`` a frozen dataclass and registers it as a pytree (with key paths).
+
+    Unflattening bypasses ``__init__`` (no validation of the placeholder leaves JAX
+    passes around under ``vmap``/``jit``); validation runs when a user builds one.
+    """
+    cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
+    fields = dataclasses.fields(cls)
+    leaf_names = tuple(f.name for f in fields if not _is_static(f))
+    static_names = tuple(f.name for f in fields if _is_static(f))
+    keys = tuple(jax.tree_util.GetAttrKey(n) for n in leaf_names)
+
+    def flatten(obj):
+        children = tuple(getattr(obj, n) for n in leaf_names)
+        return children, tuple(getattr(obj, n) for n in static_names)
+
+    def flatten_with_keys(obj):
+        children, aux = flatten(obj)
+        return tuple(zip(keys, children, strict=True)), aux
+
+    def unflatten(aux, children):
+        obj = object.__new__(cls)
+        for name, value in zip(leaf_names, children, strict=True):
+            object.__setattr__(obj, name, value)
+        for name, value in zip(static_names, aux, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
+
+
+@schedule_class
+class from_function(Schedule):
+    """Wraps a plain callable ``fn(step) -> value`` (an optax schedule, a lambda) so
+    that :class:`warmup` and :class:`join` accept it. The function is static: it
+    has no leaves, and a different function is a different structure (recompiles).
+
+    Example::
+
+        s = from_function(lambda k: 0.1 / (1 + k))
+    """
+
+    fn: Callable[[jax.Array], Any] = static_field()
+
+    def _normalize(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"fn must be callable, got {self.fn!r}")
+
+    def _value(self, step):
+        return self.fn(step)
+
+
+def as_schedule(name: str, value: Any) -> Schedule:
+    """A :class:`Schedule` from a schedule, a plain callable or a float (constant)."""
+    if isinstance(value, Schedule):
+        return value
+    if callable(value):
+        return from_function(value)
+    from gradtx.schedules._steps import constant
+
+    try:
+        return constant(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a schedule, a callable or a float, got {value!r}") from err
+
+
+def as_float(step: jax.Array) -> jax.Array:
+    return step.astype(jnp.float32)

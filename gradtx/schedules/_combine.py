@@ -1,0 +1,143 @@
+"""Combinators: linear warmup around any schedule, and joining schedules at boundaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx.schedules._base import (
+    Schedule,
+    as_float,
+    as_schedule,
+    check_increasing,
+    check_int,
+    nested_field,
+    schedule_class,
+    static_field,
+)
+
+
+@schedule_class
+class warmup(Schedule):
+    r"""Linear warmup wrapped around any schedule :math:`s` (Goyal et al., "Accurate,
+    Large Minibatch SGD", 2017).
+
+    Default (``overlap=False``, the schedule is *shifted*): for :math:`k < W`,
+    :math:`\eta_k = \eta_{start} + (s(0) - \eta_{start})\,k/W`; for :math:`k \ge W`,
+    :math:`\eta_k = s(k - W)`. The warmup adds ``W`` steps in front of ``s``; this is
+    ``optax.join_schedules([linear_schedule(start, s(0), W), s], [W])`` (tested) and
+    torch's ``SequentialLR([LinearLR(start_factor=start/s(0), total_iters=W), S],
+    milestones=[W])`` (by formula).
+
+    ``overlap=True`` (torch's ``ChainedScheduler([LinearLR(opt, start_factor=f0,
+    total_iters=W), S])``, :math:`f_0 = \eta_{start}/s(0)`): the warmup eats into
+    the schedule, :math:`\eta_k = s(k)\,(f_0 + (1 - f_0)\min(k, W)/W)`; then
+    ``warmup_steps`` may not exceed the schedule's length (``horizon``) where it has
+    one. If :math:`s(0) = 0`, :math:`f_0 = 0`.
+
+    Args:
+      schedule: any gradtx schedule (its leaves become leaves of the warmup), a
+        plain callable (static) or a float (a :class:`constant`).
+      warmup_steps: non-negative int :math:`W` (static); 0 is no warmup.
+      start_value: :math:`\eta_{start}` (default 0.0).
+      overlap: see above (static).
+
+    Example::
+
+        s = warmup(cosine_decay(0.1, 1000), warmup_steps=100)   # 1100 steps in all
+    """
+
+    schedule: Any = nested_field()
+    warmup_steps: int = static_field()
+    start_value: Any = 0.0
+    overlap: bool = static_field(default=False)
+
+    def _normalize(self) -> None:
+        self._set("schedule", as_schedule("schedule", self.schedule))
+        self._set("warmup_steps", check_int("warmup_steps", self.warmup_steps, minimum=0))
+        _checks.check_range("start_value", self.start_value)
+        if not isinstance(self.overlap, bool):
+            raise ValueError(f"overlap must be a bool, got {self.overlap!r}")
+        length = self.schedule.horizon
+        if self.overlap and length is not None and self.warmup_steps > length:
+            raise ValueError(
+                f"warmup_steps={self.warmup_steps} is longer than the schedule it warms up "
+                f"(horizon={length}) with overlap=True"
+            )
+
+    @property
+    def horizon(self) -> int | None:
+        length = self.schedule.horizon
+        if length is None or self.overlap:
+            return length
+        return length + self.warmup_steps
+
+    def _value(self, step):
+        w = self.warmup_steps
+        if w == 0:
+            return self.schedule(step)
+        frac = as_float(jnp.minimum(step, w)) / w
+        first = self.schedule(0)
+        if self.overlap:
+            zero = first == 0.0
+            f0 = jnp.where(zero, 0.0, self.start_value / jnp.where(zero, 1.0, first))
+            return self.schedule(step) * (f0 + (1 - f0) * frac)
+        ramp = self.start_value + (first - self.start_value) * frac
+        return jnp.where(step < w, ramp, self.schedule(step - w))
+
+
+@schedule_class
+class join(Schedule):
+    r"""Schedules in sequence (optax ``join_schedules``): ``schedules[0]`` until
+    ``boundaries[0]``, then ``schedules[i]`` evaluated at ``k - boundaries[i-1]``.
+
+    Boundaries are absolute steps; each later schedule sees the steps since its own
+    boundary (it starts from its step 0). Same values as ``optax.join_schedules``
+    (tested); torch's ``SequentialLR(opt, schedulers, milestones)`` has the same
+    convention (by formula). The schedules' leaves are the join's leaves; the
+    boundaries are static.
+
+    Args:
+      schedules: a sequence of ``n >= 1`` schedules (plain callables and floats are
+        wrapped as in :class:`warmup`).
+      boundaries: ``n - 1`` strictly increasing non-negative ints.
+
+    Example::
+
+        s = join([linear(0.0, 0.1, 100), cosine_decay(0.1, 900)], boundaries=[100])
+    """
+
+    schedules: tuple[Schedule, ...] = nested_field()
+    boundaries: tuple[int, ...] = static_field()
+
+    def _normalize(self) -> None:
+        if isinstance(self.schedules, Schedule) or not isinstance(self.schedules, Sequence):
+            raise ValueError(f"schedules must be a sequence of schedules, got {self.schedules!r}")
+        if len(self.schedules) == 0:
+            raise ValueError("schedules must hold at least one schedule, got []")
+        self._set(
+            "schedules",
+            tuple(as_schedule(f"schedules[{i}]", s) for i, s in enumerate(self.schedules)),
+        )
+        self._set("boundaries", check_increasing("boundaries", self.boundaries))
+        if len(self.boundaries) != len(self.schedules) - 1:
+            raise ValueError(
+                f"boundaries must hold len(schedules) - 1 = {len(self.schedules) - 1} steps, "
+                f"got {len(self.boundaries)}: {list(self.boundaries)}"
+            )
+
+    @property
+    def horizon(self) -> int | None:
+        length = self.schedules[-1].horizon
+        if length is None:
+            return None
+        return length + (self.boundaries[-1] if self.boundaries else 0)
+
+    def _value(self, step):
+        out = self.schedules[0](step)
+        for boundary, schedule in zip(self.boundaries, self.schedules[1:], strict=True):
+            out = jnp.where(step < boundary, out, schedule(step - boundary))
+        return out

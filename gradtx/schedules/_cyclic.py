@@ -1,0 +1,186 @@
+"""Cyclical schedules: torch's CyclicLR (Smith, 2017) and OneCycleLR (Smith & Topin, 2019)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx.schedules._base import (
+    Schedule,
+    as_float,
+    check_choice,
+    check_int,
+    concrete,
+    schedule_class,
+    static_field,
+)
+
+_CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+
+
+@schedule_class
+class cyclic(Schedule):
+    r"""Cyclical learning rate (torch ``CyclicLR``; Smith, "Cyclical Learning Rates for
+    Training Neural Networks", WACV 2017).
+
+    With :math:`u` = ``step_size_up``, :math:`d` = ``step_size_down`` (default
+    :math:`u`), :math:`L = u + d`, cycle :math:`c = 1 + \lfloor k/L \rfloor` and
+    :math:`r = k \bmod L`, the triangle is :math:`h_k = r/u` for :math:`r \le u`, else
+    :math:`(L - r)/d`, and
+    :math:`\eta_k = \eta_{base} + (\eta_{max} - \eta_{base})\,h_k\,s_k` with
+    :math:`s_k = 1` (``"triangular"``), :math:`2^{-(c-1)}` (``"triangular2"``) or
+    :math:`\gamma^k` (``"exp_range"``). Same values as ``CyclicLR(opt, base_lr,
+    max_lr, step_size_up, step_size_down, mode, gamma)`` after ``k`` calls to
+    ``step()`` (by formula; torch computes in float64, we in float32). No optax
+    counterpart. Momentum cycling and custom ``scale_fn`` are not part of this.
+
+    Args:
+      base_lr, max_lr: the bounds of the cycle (``>= 0``).
+      step_size_up: positive int, steps from ``base_lr`` to ``max_lr`` (static).
+      step_size_down: positive int or ``None`` (= ``step_size_up``), static.
+      mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (static).
+      gamma: the ``exp_range`` factor per step, ``> 0`` (default 1.0).
+
+    Example::
+
+        s = cyclic(1e-4, 1e-2, step_size_up=500, mode="triangular2")
+    """
+
+    base_lr: Any
+    max_lr: Any
+    step_size_up: int = static_field(default=2000)
+    step_size_down: int | None = static_field(default=None)
+    mode: str = static_field(default="triangular")
+    gamma: Any = 1.0
+
+    def _normalize(self) -> None:
+        _checks.non_negative("base_lr", self.base_lr)
+        _checks.non_negative("max_lr", self.max_lr)
+        self._set("step_size_up", check_int("step_size_up", self.step_size_up))
+        down = self.step_size_up if self.step_size_down is None else self.step_size_down
+        self._set("step_size_down", check_int("step_size_down", down))
+        check_choice("mode", self.mode, _CYCLIC_MODES)
+        _checks.positive("gamma", self.gamma)
+
+    def _value(self, step):
+        up, down = self.step_size_up, self.step_size_down
+        total = up + down
+        r = step % total
+        height = jnp.where(r <= up, r / up, (total - r) / down)
+        amplitude = (self.max_lr - self.base_lr) * height
+        if self.mode == "triangular2":
+            cycle = as_float(step // total)  # c - 1
+            amplitude = amplitude * jnp.power(2.0, -cycle)
+        elif self.mode == "exp_range":
+            amplitude = amplitude * jnp.power(self.gamma, as_float(step))
+        return self.base_lr + amplitude
+
+
+def _anneal(strategy: str, start, end, pct):
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (jnp.cos(jnp.pi * pct) + 1)
+    return (end - start) * pct + start
+
+
+@schedule_class
+class one_cycle(Schedule):
+    r"""The one-cycle policy (torch ``OneCycleLR``; Smith & Topin, "Super-Convergence",
+    2019).
+
+    :math:`\eta_{init} = \eta_{max}/\text{div\_factor}`,
+    :math:`\eta_{min} = \eta_{init}/\text{final\_div\_factor}`. Two phases (default):
+    :math:`\eta_{init} \to \eta_{max}` over steps ``0 .. e1`` with
+    ``e1 = pct_start * total_steps - 1``, then :math:`\eta_{max} \to \eta_{min}` over
+    ``e1 .. total_steps - 1``. ``three_phase=True``: :math:`\eta_{init} \to
+    \eta_{max}` to ``e1``, back to :math:`\eta_{init}` at ``e2 = 2 pct_start
+    total_steps - 2``, then to :math:`\eta_{min}` at ``total_steps - 1``. Each phase
+    anneals with ``pct = (k - start)/(end - start)``: ``"cos"``:
+    :math:`end + (start - end)(1 + \cos(\pi\,pct))/2`; ``"linear"``: linear.
+
+    Same values as ``OneCycleLR(opt, max_lr, total_steps, pct_start,
+    anneal_strategy, div_factor, final_div_factor, three_phase)`` for
+    ``0 <= k < total_steps`` (by formula; momentum cycling is not part of this).
+    After the schedule (``k >= total_steps - 1``) we hold :math:`\eta_{min}`; torch
+    raises for ``k > total_steps``. optax's ``cosine_onecycle_schedule`` /
+    ``linear_onecycle_schedule`` place the phase boundaries at
+    ``int(pct_start * transition_steps)`` instead, so their values differ from torch's
+    and ours by about one step's worth.
+
+    Raises ``ValueError`` for a degenerate phase (the warmup ``pct_start *
+    total_steps`` must exceed 1 step and leave at least one step to anneal).
+
+    Example::
+
+        s = one_cycle(0.1, total_steps=1000)
+    """
+
+    max_lr: Any
+    total_steps: int = static_field()
+    pct_start: Any = 0.3
+    anneal_strategy: str = static_field(default="cos")
+    div_factor: Any = 25.0
+    final_div_factor: Any = 1e4
+    three_phase: bool = static_field(default=False)
+
+    def _normalize(self) -> None:
+        _checks.non_negative("max_lr", self.max_lr)
+        self._set("total_steps", check_int("total_steps", self.total_steps, minimum=2))
+        _checks.check_range("pct_start", self.pct_start, 0.0, 1.0, low_open=True, high_open=True)
+        check_choice("anneal_strategy", self.anneal_strategy, ("cos", "linear"))
+        _checks.positive("div_factor", self.div_factor)
+        _checks.positive("final_div_factor", self.final_div_factor)
+        if not isinstance(self.three_phase, bool):
+            raise ValueError(f"three_phase must be a bool, got {self.three_phase!r}")
+        pct = concrete(self.pct_start)
+        if pct is None:
+            return
+        ends = self._phase_ends(pct)
+        lengths = [b - a for a, b in zip((0.0, *ends), ends, strict=False)]
+        if min(lengths) <= 0:
+            raise ValueError(
+                f"pct_start={pct!r} with total_steps={self.total_steps} gives an empty "
+                f"phase (phase ends at steps {ends}); the warmup pct_start * total_steps "
+                "must be > 1 step and shorter than the schedule"
+                + (" (< half of it with three_phase=True)" if self.three_phase else "")
+            )
+
+    def _phase_ends(self, pct):
+        warm = pct * self.total_steps
+        last = float(self.total_steps - 1)
+        if self.three_phase:
+            return (warm - 1, 2 * warm - 2, last)
+        return (warm - 1, last)
+
+    @property
+    def horizon(self) -> int:
+        return self.total_steps
+
+    def _value(self, step):
+        initial = self.max_lr / self.div_factor
+        minimum = initial / self.final_div_factor
+        if self.three_phase:
+            values = (initial, self.max_lr, initial, minimum)
+        else:
+            values = (initial, self.max_lr, minimum)
+        ends = self._phase_ends(self.pct_start)
+        s = jnp.minimum(as_float(step), float(self.total_steps - 1))
+        # Walk the phases from the last: the first phase with s <= end wins (torch).
+        start_steps = (0.0, *ends[:-1])
+        i = len(ends) - 1
+        out = _anneal(
+            self.anneal_strategy,
+            values[i],
+            values[i + 1],
+            (s - start_steps[i]) / (ends[i] - start_steps[i]),
+        )
+        for i in range(len(ends) - 2, -1, -1):
+            value = _anneal(
+                self.anneal_strategy,
+                values[i],
+                values[i + 1],
+                (s - start_steps[i]) / (ends[i] - start_steps[i]),
+            )
+            out = jnp.where(s <= ends[i], value, out)
+        return out

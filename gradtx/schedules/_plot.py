@@ -1,0 +1,68 @@
+"""Plotting schedules with matplotlib (imported lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx.schedules._base import Schedule, as_schedule
+
+
+def values(schedule: Callable[[jax.Array], Any], steps: int | Sequence[int]) -> np.ndarray:
+    """The schedule's values at ``steps`` (an int ``n`` means ``0 .. n-1``), in one
+    vectorised evaluation, as a NumPy ``float32`` array."""
+    ks = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps)
+    sched = as_schedule("schedule", schedule)
+    return np.asarray(jax.vmap(sched)(jnp.asarray(ks, jnp.int32)))
+
+
+def plot(
+    *schedules: Callable[[jax.Array], Any],
+    steps: int | Sequence[int] = 100,
+    labels: Sequence[str] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Plots each schedule's value against the step; returns the matplotlib ``Axes``.
+
+    One line per schedule, labelled with ``labels`` or the schedule's ``repr``
+    (shortened), a legend, ``step`` and ``learning rate`` axis labels. ``steps`` is a
+    count (``0 .. steps-1``) or an explicit sequence of steps. ``ax`` draws into an
+    existing ``Axes`` (default: a new figure). matplotlib is imported here only.
+
+    Example::
+
+        ax = plot(cosine_decay(0.1, 100), warmup(cosine_decay(0.1, 80), 20), steps=120)
+        ax.figure.savefig("lr.png")
+    """
+    if not schedules:
+        raise ValueError("plot needs at least one schedule")
+    for i, s in enumerate(schedules):
+        if not callable(s):
+            raise TypeError(f"schedules[{i}] must be a schedule (callable), got {s!r}")
+    if np.ndim(steps) == 0:
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+            raise ValueError(f"steps must be a positive integer or a sequence, got {steps!r}")
+    if labels is not None and len(labels) != len(schedules):
+        raise ValueError(
+            f"labels must hold one label per schedule ({len(schedules)}), got {len(labels)}"
+        )
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    ks = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps)
+    for i, s in enumerate(schedules):
+        if labels is not None:
+            label = labels[i]
+        else:
+            label = repr(s) if isinstance(s, Schedule) else getattr(s, "__name__", f"schedule {i}")
+            label = label if len(label) <= 60 else label[:57] + "..."
+        ax.plot(ks, values(s, ks), label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.legend()
+    return ax

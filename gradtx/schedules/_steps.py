@@ -1,0 +1,167 @@
+"""Piecewise-constant schedules: constant, StepLR, MultiStepLR, boundaries-and-scales."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx.schedules._base import (
+    Schedule,
+    _format,
+    check_increasing,
+    check_int,
+    schedule_class,
+    static_field,
+)
+
+
+@schedule_class
+class constant(Schedule):
+    r"""A constant value: :math:`\eta_k = \eta`.
+
+    Same values as ``optax.constant_schedule(value)`` (which returns the raw value; we
+    return a ``float32`` array) and torch's unscheduled learning rate.
+
+    Example::
+
+        s = constant(0.1)   # s(k) == 0.1 for every k
+    """
+
+    value: Any
+
+    def _normalize(self) -> None:
+        _checks.check_range("value", self.value)
+
+    def _value(self, step):
+        return self.value
+
+
+@schedule_class
+class step_lr(Schedule):
+    r"""Step decay (torch ``StepLR``): :math:`\eta_k = \eta_0\,\gamma^{\lfloor k / s\rfloor}`.
+
+    The value is multiplied by ``gamma`` every ``step_size`` steps, first at
+    ``k = step_size``. Same values as ``torch.optim.lr_scheduler.StepLR(opt,
+    step_size, gamma)`` after ``k`` calls to ``scheduler.step()`` with base lr
+    ``init_value``. optax has no direct counterpart (``exponential_decay(init_value,
+    step_size, gamma, staircase=True)`` gives the same values).
+
+    Args:
+      init_value: :math:`\eta_0`, the value for steps ``0 .. step_size - 1``.
+      step_size: positive int, the period of the decay (static).
+      gamma: the multiplicative factor (default 0.1), ``>= 0``.
+
+    Example::
+
+        s = step_lr(0.1, step_size=30)   # 0.1 for k < 30, 0.01 for k < 60, ...
+    """
+
+    init_value: Any
+    step_size: int = static_field()
+    gamma: Any = 0.1
+
+    def _normalize(self) -> None:
+        _checks.check_range("init_value", self.init_value)
+        self._set("step_size", check_int("step_size", self.step_size))
+        _checks.non_negative("gamma", self.gamma)
+
+    def _value(self, step):
+        exponent = (step // self.step_size).astype(jnp.float32)
+        return self.init_value * jnp.power(self.gamma, exponent)
+
+
+@schedule_class
+class multistep_lr(Schedule):
+    r"""Multi-step decay (torch ``MultiStepLR``):
+    :math:`\eta_k = \eta_0\,\gamma^{\#\{m_i \le k\}}`.
+
+    The value is multiplied by ``gamma`` at each milestone (``k = m_i`` is the first
+    step with the lower value). Same values as ``MultiStepLR(opt, milestones, gamma)``
+    after ``k`` calls to ``scheduler.step()``. Differences from torch: milestones
+    must be strictly increasing (torch accepts repeats, counting gamma once per
+    repeat); use :class:`piecewise_constant` for per-boundary factors.
+
+    Args:
+      init_value: :math:`\eta_0`.
+      milestones: strictly increasing non-negative ints (static).
+      gamma: the multiplicative factor (default 0.1), ``>= 0``.
+
+    Example::
+
+        s = multistep_lr(0.1, milestones=(30, 80))   # 0.1, then 0.01 at 30, 0.001 at 80
+    """
+
+    init_value: Any
+    milestones: tuple[int, ...] = static_field()
+    gamma: Any = 0.1
+
+    def _normalize(self) -> None:
+        _checks.check_range("init_value", self.init_value)
+        self._set("milestones", check_increasing("milestones", self.milestones))
+        if not self.milestones:
+            raise ValueError("milestones must hold at least one step, got ()")
+        _checks.non_negative("gamma", self.gamma)
+
+    def _value(self, step):
+        passed = sum((step >= m).astype(jnp.float32) for m in self.milestones)
+        return self.init_value * jnp.power(self.gamma, passed)
+
+
+@schedule_class
+class piecewise_constant(Schedule):
+    r"""Piecewise constant with scales at boundaries (optax
+    ``piecewise_constant_schedule``): :math:`\eta_k = \eta_0 \prod_{b_i \le k} s_i`.
+
+    ``boundaries_and_scales`` is a dict ``{boundary_step: scale}``; from step ``b_i``
+    on, the value is multiplied by ``s_i``. Same values as optax's. The boundaries are
+    static, the scales are leaves (``tree_leaves`` gives ``[init_value, *scales]``).
+    Differences from optax: the boundaries must be non-negative ints and the scales
+    non-negative (optax also rejects negative scales).
+
+    Example::
+
+        s = piecewise_constant(1.0, {100: 0.1, 200: 0.01})   # 1, 0.1 at 100, 0.001 at 200
+    """
+
+    init_value: Any
+    boundaries: tuple[int, ...] = static_field()
+    scales: tuple[Any, ...]
+
+    def __init__(self, init_value: Any, boundaries_and_scales: dict[int, Any] | None = None):
+        if not isinstance(boundaries_and_scales, dict | type(None)):
+            raise ValueError(
+                f"boundaries_and_scales must be a dict {{step: scale}}, got "
+                f"{boundaries_and_scales!r}"
+            )
+        items = dict(boundaries_and_scales or {})
+        try:
+            keys = sorted(items)
+        except TypeError:  # mixed key types: reported by check_increasing below
+            keys = list(items)
+        self._set("init_value", init_value)
+        self._set("boundaries", tuple(keys))
+        self._set("scales", tuple(items[b] for b in keys))
+        self.__post_init__()
+
+    def _normalize(self) -> None:
+        _checks.check_range("init_value", self.init_value)
+        self._set("boundaries", check_increasing("boundaries", self.boundaries))
+        for b, s in zip(self.boundaries, self.scales, strict=True):
+            _checks.non_negative(f"boundaries_and_scales[{b}]", s)
+
+    def _value(self, step):
+        value = self.init_value
+        for boundary, scale in zip(self.boundaries, self.scales, strict=True):
+            value = jnp.where(step < boundary, value, value * scale)
+        return value
+
+    def __repr__(self) -> str:
+        pairs = ", ".join(
+            f"{b}: {_format(s)}" for b, s in zip(self.boundaries, self.scales, strict=True)
+        )
+        return (
+            f"piecewise_constant(init_value={_format(self.init_value)}, "
+            f"boundaries_and_scales={{{pairs}}})"
+        )

@@ -63,6 +63,20 @@ from gradtx import schedules
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # --- training tools: accumulation, LR range test, batch size, non-finite steps ---
+# isort: split
+from gradtx.accumulation import MultiSteps, MultiStepsState
+from gradtx.batch_size import (
+    BatchSizeSchedule,
+    NoiseScaleEstimate,
+    batch_size_schedule,
+    gradient_noise_scale,
+    linear_scaling_rule,
+    smith_le_noise_scale,
+    sqrt_scaling_rule,
+)
+from gradtx.finite import ApplyIfFiniteState, ZeroNansState, apply_if_finite, zero_nans
+from gradtx.lr_finder import LRRangeTestResult, lr_range_test
+
 # --- sharding ---
 # --- performance ---
 

@@ -1,0 +1,255 @@
+"""The learning-rate range test ("LR finder", Smith 2017).
+
+Train for a short while with a learning rate that grows from tiny to huge, watch the
+loss, and read a good base learning rate off the curve: where the loss falls fastest,
+or an order of magnitude below the minimum, before it blows up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation, Params, apply_updates
+
+
+class LRRangeTestResult(NamedTuple):
+    """What :func:`lr_range_test` measured (NumPy arrays, one entry per step taken).
+
+    ``losses[i]`` is the loss, on the next batch, of the params reached by the step
+    taken with ``lrs[i]``; ``smoothed_losses`` its bias-corrected exponential average.
+    ``suggested_lr``: the lr of the steepest descent of the smoothed loss against
+    ``log(lr)``; ``lr_min_div10``: the lr of the smoothed minimum divided by 10 (NaN
+    when the curve gives no answer: fewer than 3 points, or no descent).
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    suggested_lr: float
+    lr_min_div10: float
+    stopped_early: bool
+
+    def plot(self, ax: Any = None) -> Any:
+        """Plots the smoothed (and raw) loss against the lr on a log axis and marks the
+        two suggestions; returns the matplotlib ``Axes`` (matplotlib imported here)."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(self.lrs, self.losses, color="0.75", lw=1, label="loss")
+        ax.plot(self.lrs, self.smoothed_losses, color="C0", lw=2, label="smoothed loss")
+        if np.all(self.lrs > 0):
+            ax.set_xscale("log")
+        for lr, color, name in (
+            (self.suggested_lr, "C3", "steepest"),
+            (self.lr_min_div10, "C2", "min / 10"),
+        ):
+            if np.isfinite(lr):
+                ax.axvline(lr, color=color, ls="--", label=f"{name}: {lr:.3g}")
+        finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
+        if finite.size:
+            lo, hi = float(finite.min()), float(finite[0])
+            ax.set_ylim(lo - 0.1 * (hi - lo + 1e-12), max(hi, lo) + 0.3 * (hi - lo + 1e-12))
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        ax.set_title("LR range test")
+        ax.legend()
+        return ax
+
+
+def _lr_grid(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarray:
+    i = np.arange(num_steps) / (num_steps - 1)
+    if mode == "exp":
+        return min_lr * (max_lr / min_lr) ** i
+    return min_lr + (max_lr - min_lr) * i
+
+
+def _batch_stream(batches: Iterable[Any]) -> Iterator[Any]:
+    """Yields batches forever: a re-iterable (list, data loader) is iterated again when
+    it runs out; a one-shot iterator is cycled over the batches it gave."""
+    if iter(batches) is not batches:
+        while True:
+            empty = True
+            for b in batches:
+                empty = False
+                yield b
+            if empty:
+                raise ValueError("batches is empty")
+    else:
+        seen = []
+        for b in batches:
+            seen.append(b)
+            yield b
+        if not seen:
+            raise ValueError("batches is empty")
+        yield from itertools.cycle(seen)
+
+
+def _suggestions(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(smoothed) & (lrs > 0)  # lr 0 (linear mode) has no log
+    if ok.sum() < 3:
+        return math.nan, math.nan
+    lrs, smoothed = lrs[ok], smoothed[ok]
+    i_min = int(np.argmin(smoothed))
+    lr_min_div10 = float(lrs[i_min] / 10.0) if i_min > 0 else math.nan
+    if i_min < 2:
+        return math.nan, lr_min_div10
+    # Steepest descent before the minimum (past it, the noise of a diverging run
+    # could masquerade as a steep fall).
+    slope = np.gradient(smoothed[: i_min + 1], np.log(lrs[: i_min + 1]))
+    return float(lrs[int(np.argmin(slope))]), lr_min_div10
+
+
+def lr_range_test(
+    loss_fn: Callable[[Params, Any], jax.Array],
+    params: Params,
+    optimizer: Callable[[jax.Array], GradientTransformation],
+    batches: Iterable[Any],
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.05,
+    diverge_threshold: float = 4.0,
+    plot: bool = False,
+) -> LRRangeTestResult:
+    r"""Runs the learning-rate range test and suggests a learning rate.
+
+    Step ``i = 0..num_steps-1`` trains with
+
+    .. math::
+        \eta_i = \eta_{min} (\eta_{max}/\eta_{min})^{i/(n-1)} \ \ (\text{mode="exp"}),
+        \qquad \eta_i = \eta_{min} + (\eta_{max}-\eta_{min})\, i/(n-1)\ \ (\text{"linear"})
+
+    and records ``L_i``, the loss (on the next batch) of the params after that step, its
+    bias-corrected exponential average (``beta = 1 - smoothing``)
+
+    .. math::
+        a_i = \beta a_{i-1} + (1-\beta) L_i,\qquad \bar L_i = a_i / (1 - \beta^{i+1}),
+
+    and stops early once ``smoothed > diverge_threshold * min(smoothed so far)`` or the
+    loss is not finite (this point is kept in the result). Suggestions: the lr where
+    ``d smoothed / d log(lr)`` is most negative, looking only up to the smoothed
+    minimum (``suggested_lr``); and the lr at the smoothed minimum over 10
+    (``lr_min_div10``). Both assume a positive loss.
+
+    ``optimizer`` is a function ``lr -> GradientTransformation``; it is called *inside*
+    one jitted training step with ``lr`` a traced scalar, so the whole sweep compiles
+    once (the optimiser's state carries over from step to step, as when torch's
+    ``param_group["lr"]`` is changed). ``loss_fn(params, batch)`` returns a scalar;
+    ``batches`` is any iterable of batches of one shape (a list or a data loader is
+    iterated again when it runs out; a one-shot iterator is cycled over what it
+    yielded). ``num_steps + 1`` batches are drawn. The user's ``params`` are never
+    changed: the test trains a copy (also safe with donated or NumPy buffers).
+
+    Differences: fastai and torch-lr-finder pair ``lr_i`` with the loss measured *before*
+    the step that used it, one step earlier than here; here a rise in ``losses[i]`` is
+    caused by ``lrs[i]`` (and the lrs before it). ``smoothing`` is torch-lr-finder's
+    ``smooth_f`` (fastai's ``beta = 0.98`` is ``smoothing=0.02``).
+
+    Args:
+      loss_fn, params, optimizer, batches: see above.
+      min_lr, max_lr: the sweep's ends, ``0 < min_lr < max_lr`` (``min_lr = 0`` is
+        allowed in linear mode).
+      num_steps: the number of training steps (lrs), an ``int >= 2``.
+      mode: ``"exp"`` (default, evenly spaced in ``log lr``) or ``"linear"``.
+      smoothing: the weight of a new loss in the average, in ``(0, 1]`` (1 = none).
+      diverge_threshold: stop when the smoothed loss exceeds this multiple of its
+        minimum so far, ``> 1``; ``math.inf`` never stops (except on NaN/Inf).
+      plot: also draw :meth:`LRRangeTestResult.plot` (needs matplotlib).
+
+    Example::
+
+        def loss_fn(params, batch):
+            x, y = batch
+            return jnp.mean((x @ params["w"] + params["b"] - y) ** 2) / 2
+
+        result = gradtx.lr_range_test(loss_fn, params, lambda lr: gradtx.sgd(lr, 0.9),
+                                      batches, min_lr=1e-5, max_lr=10.0)
+        opt = gradtx.sgd(result.suggested_lr, 0.9)
+        result.plot()
+
+    References: Smith, *Cyclical Learning Rates for Training Neural Networks*, WACV 2017
+    (section 3.3); Howard & Gugger, fastai's ``lr_find`` (2018).
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (params, batch) -> loss, got {loss_fn!r}")
+    if not callable(optimizer) or hasattr(optimizer, "update"):
+        raise TypeError(
+            "optimizer must be a function lr -> GradientTransformation (for example "
+            f"lambda lr: gradtx.sgd(lr, momentum=0.9)), got {optimizer!r}"
+        )
+    if mode not in ("exp", "linear"):
+        raise ValueError(f"mode must be 'exp' or 'linear', got {mode!r}")
+    if mode == "exp":
+        _checks.positive("min_lr", min_lr)
+    else:
+        _checks.non_negative("min_lr", min_lr)
+    _checks.check_range("max_lr", max_lr, float(min_lr), low_open=True)
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)):
+        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    if num_steps < 2:
+        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    _checks.check_range("smoothing", smoothing, 0.0, 1.0, low_open=True)
+    _checks.check_range("diverge_threshold", diverge_threshold, 1.0, low_open=True)
+    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+        raise TypeError(f"batches must be an iterable of batches, got {type(batches).__name__}")
+
+    lrs = _lr_grid(float(min_lr), float(max_lr), int(num_steps), mode)
+    work = jax.tree.map(lambda p: jnp.array(p, copy=True), params)
+    opt_state = optimizer(float(lrs[0])).init(work)
+
+    @jax.jit
+    def step(params, opt_state, batch, lr):
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        updates, opt_state = optimizer(lr).update(grads, opt_state, params)
+        return apply_updates(params, updates), opt_state, loss
+
+    stream = _batch_stream(batches)
+    # Each call returns the loss of the params it was given, then steps with `lr`: the
+    # loss of the params reached with lrs[i] comes back from the call that applies
+    # lrs[i + 1] (lr 0 after the last one, a step that is thrown away).
+    work, opt_state, _ = step(work, opt_state, next(stream), jnp.float32(lrs[0]))
+    beta = 1.0 - float(smoothing)
+    avg, best = 0.0, math.inf
+    losses: list[float] = []
+    smoothed: list[float] = []
+    stopped = False
+    for i in range(num_steps):
+        next_lr = lrs[i + 1] if i + 1 < num_steps else 0.0
+        work, opt_state, loss = step(work, opt_state, next(stream), jnp.float32(next_lr))
+        loss = float(loss)
+        avg = beta * avg + (1.0 - beta) * loss
+        s = avg / (1.0 - beta ** (i + 1))
+        losses.append(loss)
+        smoothed.append(s)
+        if not math.isfinite(s) or s > diverge_threshold * best:
+            stopped = i + 1 < num_steps
+            break
+        best = min(best, s)
+
+    result_lrs = lrs[: len(losses)].copy()
+    smoothed_arr = np.asarray(smoothed, np.float64)
+    suggested, min_div10 = _suggestions(result_lrs, smoothed_arr)
+    result = LRRangeTestResult(
+        lrs=result_lrs,
+        losses=np.asarray(losses, np.float64),
+        smoothed_losses=smoothed_arr,
+        suggested_lr=suggested,
+        lr_min_div10=min_div10,
+        stopped_early=bool(stopped),
+    )
+    if plot:
+        result.plot()
+    return result
+
+
+__all__ = ["LRRangeTestResult", "lr_range_test"]

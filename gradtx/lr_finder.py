@@ -75,7 +75,7 @@ def _lr_grid(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndar
 def _batch_stream(batches: Iterable[Any]) -> Iterator[Any]:
     """Yields batches forever: a re-iterable (list, data loader) is iterated again when
     it runs out; a one-shot iterator is cycled over the batches it gave."""
-    if iter(batches) is not batches:
+    if not isinstance(batches, Iterator):
         while True:
             empty = True
             for b in batches:

@@ -62,6 +62,11 @@ from gradtx.transforms import (
 from gradtx import schedules
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
+# isort: split
+from gradtx.hyperparams import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradtx.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradtx.sweep import TrainResult, scan_train, stack_schedules, vmap_sweep
+
 # --- training tools: accumulation, LR range test, batch size, non-finite steps ---
 # isort: split
 from gradtx.accumulation import MultiSteps, MultiStepsState

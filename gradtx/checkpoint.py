@@ -1,0 +1,152 @@
+"""Saving and restoring optimiser states (schedules included) with flax serialization.
+
+flax's ``to_state_dict``/``to_bytes`` know dicts, lists, tuples and NamedTuples (every
+gradtx state is one of those), but not arbitrary JAX pytree classes such as the
+:mod:`gradtx.schedules` objects that :func:`gradtx.inject_hyperparams` stores in its
+state. :func:`register_serialization` teaches flax any pytree class, generically: its
+state dict maps each child's key-path name (``"init_value"``, ``"schedules"``, ...) to
+the child's own state dict, and restoring rebuilds the object from the template's
+structure. Importing this module registers every :class:`gradtx.schedules.Schedule`
+subclass; the wrappers below also register whatever classes the tree they are given
+holds, so ``gradtx.checkpoint.to_bytes(state)`` works for any optimiser state.
+
+Example::
+
+    from gradtx import checkpoint
+    data = checkpoint.to_bytes(opt_state)                     # msgpack bytes
+    opt_state = checkpoint.from_bytes(opt.init(params), data)  # restore into a template
+
+flax is imported here, so this module is not imported by ``import gradtx``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import serialization
+
+__all__ = [
+    "from_bytes",
+    "from_state_dict",
+    "register_serialization",
+    "to_bytes",
+    "to_state_dict",
+]
+
+_LEAF = jax.tree.structure(0)
+
+
+def _key_name(key: Any) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def _children(node: Any) -> tuple[list[str], list[Any], Any]:
+    """One level of ``node``'s pytree: child names, children and the one-level treedef."""
+    keyed, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    names = [_key_name(path[-1]) for path, _ in keyed]
+    return names, [child for _, child in keyed], treedef
+
+
+def _pytree_to_state_dict(node: Any) -> dict[str, Any]:
+    names, children, _ = _children(node)
+    return {name: serialization.to_state_dict(c) for name, c in zip(names, children, strict=True)}
+
+
+def _pytree_from_state_dict(target: Any, state: dict[str, Any]) -> Any:
+    names, children, treedef = _children(target)
+    missing = sorted(set(names) - set(state))
+    if missing or len(state) != len(names):
+        raise ValueError(
+            f"cannot restore {type(target).__name__} at {serialization.current_path()}: the "
+            f"saved state has keys {sorted(state)}, the template has {names}"
+        )
+    restored = [
+        serialization.from_state_dict(c, state[n], name=n)
+        for n, c in zip(names, children, strict=True)
+    ]
+    return treedef.unflatten(restored)
+
+
+def _register_type(ty: type) -> None:
+    if not serialization.is_serializable(ty):
+        serialization.register_serialization_state(
+            ty, _pytree_to_state_dict, _pytree_from_state_dict
+        )
+
+
+def register_serialization(tree: Any) -> None:
+    """Registers with flax every pytree class in ``tree`` (or ``tree`` itself, if it is
+    a class) that flax cannot serialize yet, with the generic key-path state dict
+    described in the module docstring. Classes flax already knows are left alone.
+
+    After this, plain ``flax.serialization.to_bytes``/``from_bytes`` and orbax's flax
+    handlers work on the state.
+
+    Example::
+
+        gradtx.checkpoint.register_serialization(my_custom_schedule)
+        data = flax.serialization.to_bytes(opt_state)
+    """
+    if isinstance(tree, type):
+        _register_type(tree)
+        return
+
+    def walk(node: Any) -> None:
+        if node is None or jax.tree.structure(node) == _LEAF:
+            return
+        if not (serialization._is_namedtuple(node) or isinstance(node, (dict, list, tuple))):
+            _register_type(type(node))
+        for child in _children(node)[1]:
+            walk(child)
+
+    walk(tree)
+
+
+def to_state_dict(tree: Any) -> Any:
+    """``flax.serialization.to_state_dict`` after :func:`register_serialization`: nested
+    dicts of arrays, ready for any checkpointing library."""
+    register_serialization(tree)
+    return serialization.to_state_dict(tree)
+
+
+def from_state_dict(template: Any, state: Any) -> Any:
+    """Restores ``state`` (from :func:`to_state_dict`) into the structure of ``template``
+    (for an optimiser, a fresh ``opt.init(params)``). Leaves come back as saved."""
+    register_serialization(template)
+    return serialization.from_state_dict(template, state)
+
+
+def to_bytes(tree: Any) -> bytes:
+    """The msgpack bytes of ``tree`` (``flax.serialization.to_bytes``), schedules
+    included."""
+    register_serialization(tree)
+    return serialization.to_bytes(tree)
+
+
+def from_bytes(template: Any, data: bytes) -> Any:
+    """Restores msgpack ``data`` (from :func:`to_bytes`) into the structure of
+    ``template``; the leaves come back as NumPy arrays with the saved dtypes, which a
+    jitted step accepts without recompiling."""
+    register_serialization(template)
+    return serialization.from_bytes(template, data)
+
+
+def _register_schedule_classes() -> None:
+    from gradtx.schedules import Schedule
+
+    pending = [Schedule]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is not Schedule:
+            _register_type(cls)
+
+
+try:
+    _register_schedule_classes()
+except ImportError:  # gradtx.schedules without a Schedule base: the walk registers them
+    pass

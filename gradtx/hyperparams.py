@@ -1,0 +1,313 @@
+"""Hyperparameters as data: an optimiser whose hyperparameters live in its state.
+
+:func:`inject_hyperparams` wraps any optimiser factory (``gradtx.adam``,
+``gradtx.sgd``, an optax alias, ...) so that its numeric hyperparameters are arrays in
+the optimiser state. They can be read and replaced between steps without recompiling a
+jitted step, they are saved with a checkpoint, and ``jax.vmap`` can sweep them.
+
+gradtx's addition to optax's ``inject_hyperparams``: a hyperparameter may be a
+:mod:`gradtx.schedules` object (any callable registered as a JAX pytree). The schedule
+*itself* is stored in the state and evaluated at the step count on every update, so it
+is checkpointed with the optimiser and can be swapped for another schedule of the same
+structure without recompiling.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx._base import GradientTransformation, OptState, _as_transformation
+from gradtx._tree import safe_increment, zero_count
+
+
+class InjectHyperparamsState(NamedTuple):
+    """The state of an optimiser built by :func:`inject_hyperparams`.
+
+    ``hyperparams`` maps each injected hyperparameter's name to:
+
+    * a number: a scalar array (floats in the hyperparameter dtype);
+    * a pytree schedule (a :mod:`gradtx.schedules` object): the schedule itself, its
+      float leaves as arrays; the update uses ``schedule(count)``;
+    * a plain Python callable of the step: its last value, as optax stores it (the value
+      the last update used; after ``init``, the value at step 0).
+    """
+
+    count: jax.Array  # shape=(), dtype=int32: the number of updates so far
+    hyperparams: dict[str, Any]
+    inner_state: OptState
+
+
+def is_pytree_schedule(value: Any) -> bool:
+    """True for a callable that is a registered JAX pytree node (a gradtx schedule, an
+    equinox module, ...): it can be stored in a state and traced through ``jit``/``vmap``.
+    A plain function or lambda is a pytree *leaf* and returns False."""
+    if not callable(value) or isinstance(value, jax.Array):
+        return False
+    treedef = jax.tree.structure(value)
+    return not (treedef.num_nodes == 1 and treedef.num_leaves == 1)
+
+
+def _float_dtype(params: Any) -> Any:
+    """The widest floating dtype among the leaves of ``params`` (the default float when
+    there is none or ``params`` is None)."""
+    floats = [
+        jnp.result_type(x)
+        for x in jax.tree.leaves(params)
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+    ]
+    if not floats:
+        return jax.dtypes.canonicalize_dtype(jnp.float64)
+    return jnp.result_type(*floats)
+
+
+def _as_array(x: Any, dtype: Any) -> Any:
+    """A numeric leaf as an array: a strongly typed array keeps its dtype; a Python or
+    weakly typed float takes ``dtype`` (as optax's ``_convert_floats``); ints stay ints."""
+    if isinstance(x, jax.Array) and not getattr(x, "weak_type", False):
+        return x
+    current = x.dtype if hasattr(x, "dtype") else jnp.result_type(type(x))
+    if jnp.issubdtype(current, jnp.floating):
+        return jnp.asarray(x, dtype=dtype)
+    return jnp.asarray(x)
+
+
+def _leaves_as_arrays(tree: Any, dtype: Any) -> Any:
+    return jax.tree.map(lambda x: _as_array(x, dtype), tree)
+
+
+def _like(new: Any, old: Any, dtype: Any) -> Any:
+    """``new`` as arrays with the dtypes of ``old`` (the value already in the state), so
+    the state's dtypes never change between steps (a ``lax.scan`` carry stays valid)."""
+    if isinstance(old, (jax.Array, np.ndarray)) and jnp.issubdtype(old.dtype, jnp.floating):
+        return jnp.asarray(new, dtype=old.dtype)
+    return _as_array(new, dtype)
+
+
+def inject_hyperparams(
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any | None = None,
+) -> Callable[..., GradientTransformation]:
+    r"""Moves the numeric hyperparameters of ``inner_factory`` into the optimiser state.
+
+    Returns a factory with ``inner_factory``'s signature. Each argument that is a number
+    (``int``, ``float``, array) or a schedule becomes an entry of
+    ``state.hyperparams``; ``bool`` flags, ``None``, strings and the names in
+    ``static_args`` are passed through unchanged. On every update the inner optimiser
+    is rebuilt from the current values (cheap: building a transform only makes two
+    closures) and applied to the inner state:
+
+    .. math:: h_t = \mathrm{hyperparams}[k] \text{ or } s_k(t), \quad
+              (u_t, S_t) = \mathrm{inner}(h_t).\mathrm{update}(g_t, S_{t-1})
+
+    with ``t = state.count`` (the ``k``-th update uses ``schedule(k)``, ``k`` from 0).
+
+    Three kinds of hyperparameter:
+
+    * **numbers** are stored as scalar arrays (floats in ``hyperparam_dtype``, default
+      the widest float dtype of the params). Change one between steps with
+      :func:`set_hyperparams` (or ``state._replace``); a jitted step does not recompile.
+    * **pytree schedules** (:mod:`gradtx.schedules` objects, or any callable that is a
+      registered pytree) are stored *as schedules*: their leaves are arrays in the
+      state, so they are checkpointed, and :func:`set_hyperparams` can swap in another
+      schedule of the same structure without recompiling.
+    * **plain callables** (a Python function of the step, an optax schedule) are
+      evaluated at the count as optax does, and their value is stored.
+
+    Defaults: ``static_args=()``, ``hyperparam_dtype=None``. Numbers equal
+    ``optax.inject_hyperparams`` with the same inner optimiser. Differences from optax:
+    the state is ``(count, hyperparams, inner_state)`` without optax's per-schedule
+    ``hyperparams_states``; pytree schedules are stored rather than their values; float
+    hyperparameters of params without any float leaf default to the default float
+    dtype (optax would cast them to the params' integer dtype); a value computed during
+    ``update`` keeps the dtype already in the state, so the state's dtypes never change.
+    Invalid hyperparameters raise at construction (the inner factory is called once
+    with the step-0 values), not at the first update.
+
+    Example::
+
+        opt = gradtx.inject_hyperparams(gradtx.adam)(learning_rate=1e-3, b1=0.9)
+        state = opt.init(params)
+        updates, state = opt.update(grads, state, params)
+        state = gradtx.set_hyperparams(state, learning_rate=1e-4)  # no recompile
+
+        sched = gradtx.schedules.cosine_decay(1e-3, decay_steps=1000)
+        opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched, momentum=0.9)
+
+    Reference: optax's ``inject_hyperparams`` (DeepMind et al., 2020).
+    """
+    if not callable(inner_factory):
+        raise TypeError(
+            f"inner_factory must be a callable returning a gradient transformation, "
+            f"got {inner_factory!r}"
+        )
+    static = {static_args} if isinstance(static_args, str) else set(static_args)
+    signature = inspect.signature(inner_factory)
+    if not static.issubset(signature.parameters):
+        raise ValueError(
+            f"static_args must name parameters of {getattr(inner_factory, '__name__', 'the')}"
+            f" inner_factory; got {sorted(static)}, its parameters are "
+            f"{list(signature.parameters)}"
+        )
+    if hyperparam_dtype is not None:
+        hyperparam_dtype = jnp.dtype(hyperparam_dtype)
+
+    @functools.wraps(inner_factory)
+    def wrapped_factory(*args: Any, **kwargs: Any) -> GradientTransformation:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        other: dict[str, Any] = {}
+        functions: dict[str, Callable] = {}
+        injected: dict[str, Any] = {}  # numbers and pytree schedules
+        for name, value in bound.arguments.items():
+            if name in static or isinstance(value, bool):
+                other[name] = value
+            elif is_pytree_schedule(value):
+                injected[name] = value
+            elif callable(value):
+                functions[name] = value
+            elif isinstance(value, (int, float, np.number, np.ndarray, jax.Array)):
+                injected[name] = value
+            else:
+                other[name] = value
+
+        def build(values: dict[str, Any]) -> tuple[Callable, Callable]:
+            tx = inner_factory(**other, **values)
+            return _as_transformation(tx, 0)
+
+        def values_at(hyperparams: dict[str, Any], count: Any, dtype: Any) -> dict[str, Any]:
+            out = {}
+            for name, value in hyperparams.items():
+                if name in functions:
+                    value = functions[name](count)
+                elif callable(value):
+                    value = value(count)
+                out[name] = _as_array(value, dtype)
+            return out
+
+        # Construction-time check: bad values raise here, naming the parameter.
+        given = {k: v(0) if callable(v) else v for k, v in {**injected, **functions}.items()}
+        tx = inner_factory(**other, **given)
+        if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+            raise TypeError(
+                f"inner_factory returned {type(tx).__name__}, not a gradient transformation "
+                "(an object with callable .init and .update)"
+            )
+
+        def init_fn(params):
+            dtype = hyperparam_dtype or _float_dtype(params)
+            count = zero_count()
+            hyperparams = {k: _leaves_as_arrays(v, dtype) for k, v in injected.items()}
+            hyperparams.update({k: _as_array(f(count), dtype) for k, f in functions.items()})
+            init, _ = build(values_at(hyperparams, count, dtype))
+            return InjectHyperparamsState(count, hyperparams, init(params))
+
+        def update_fn(updates, state, params=None, **extra_args):
+            if not isinstance(state, InjectHyperparamsState):
+                raise TypeError(
+                    "inject_hyperparams: state must be the InjectHyperparamsState returned "
+                    f"by this optimiser's init, got {type(state).__name__}"
+                )
+            dtype = hyperparam_dtype or _float_dtype(params)
+            values = values_at(state.hyperparams, state.count, dtype)
+            hyperparams = {}
+            for name, old in state.hyperparams.items():
+                if name in functions:
+                    values[name] = _like(values[name], old, dtype)
+                    hyperparams[name] = values[name]
+                elif callable(old):
+                    hyperparams[name] = _leaves_as_arrays(old, dtype)
+                else:
+                    values[name] = _like(values[name], old, dtype)
+                    hyperparams[name] = values[name]
+            _, update = build(values)
+            updates, inner_state = update(updates, state.inner_state, params, **extra_args)
+            return updates, InjectHyperparamsState(
+                safe_increment(state.count), hyperparams, inner_state
+            )
+
+        return GradientTransformation(init_fn, update_fn)
+
+    return wrapped_factory
+
+
+def set_hyperparams(state: Any, **values: Any) -> Any:
+    """Returns ``state`` with some injected hyperparameters replaced, for the next update.
+
+    ``state`` is an :class:`InjectHyperparamsState` or any optimiser state containing
+    one or more (a ``chain``'s tuple); each named hyperparameter is replaced in every
+    injected state that holds it. Each new value is converted to the structure and
+    dtypes of the one it replaces, so a jitted training step that takes the state as an
+    argument does not recompile: a number replaces a number (``learning_rate=1e-4``), a
+    schedule replaces a schedule of the same kind and structure
+    (``gradtx.schedules.constant(1e-4)`` in place of another ``constant``). The step
+    count is unchanged, so a new schedule is evaluated at the current step.
+
+    Raises ``KeyError`` for a name no injected state holds, and ``ValueError`` when the
+    new value's structure or shape differs (that would change the compiled step; use
+    ``state._replace(hyperparams=...)`` if you mean it). Works on traced states too.
+
+    Example::
+
+        lr = state.hyperparams["learning_rate"]
+        state = gradtx.set_hyperparams(state, learning_rate=lr * 0.1)
+    """
+    found: set[str] = set()
+
+    def replace(node: Any) -> Any:
+        if not isinstance(node, InjectHyperparamsState):
+            return node
+        new = dict(node.hyperparams)
+        for name, value in values.items():
+            if name in new:
+                new[name] = _converted_like(name, value, new[name])
+                found.add(name)
+        return node._replace(hyperparams=new)
+
+    is_state = lambda x: isinstance(x, InjectHyperparamsState)  # noqa: E731
+    if not any(is_state(x) for x in jax.tree.leaves(state, is_leaf=is_state)):
+        raise TypeError(
+            "set_hyperparams needs an optimiser state built by inject_hyperparams (or one "
+            f"containing it), got {type(state).__name__}"
+        )
+    out = jax.tree.map(replace, state, is_leaf=is_state)
+    missing = sorted(set(values) - found)
+    if missing:
+        held = sorted(
+            {
+                k
+                for x in jax.tree.leaves(state, is_leaf=is_state)
+                if is_state(x)
+                for k in x.hyperparams
+            }
+        )
+        raise KeyError(f"no injected hyperparameter named {missing}; the state holds {held}")
+    return out
+
+
+def _converted_like(name: str, value: Any, old: Any) -> Any:
+    old_def, new_def = jax.tree.structure(old), jax.tree.structure(value)
+    if old_def != new_def:
+        raise ValueError(
+            f"hyperparameter {name!r}: the new value's structure {new_def} differs from "
+            f"the current one {old_def}; replacing it would recompile the step "
+            "(use state._replace(hyperparams=...) if that is intended)"
+        )
+    new_leaves = []
+    for (path, old_leaf), new_leaf in zip(
+        jax.tree_util.tree_leaves_with_path(old), jax.tree.leaves(value), strict=True
+    ):
+        if np.shape(new_leaf) != np.shape(old_leaf):
+            raise ValueError(
+                f"hyperparameter {name!r}{jax.tree_util.keystr(path)} has shape "
+                f"{np.shape(old_leaf)}, got a value of shape {np.shape(new_leaf)}"
+            )
+        new_leaves.append(jnp.asarray(new_leaf, dtype=jnp.result_type(old_leaf)))
+    return old_def.unflatten(new_leaves)

@@ -1,0 +1,144 @@
+"""Reduce the learning rate when a monitored value stops improving."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradtx import _checks
+from gradtx._base import GradientTransformation
+from gradtx._tree import check_updates, safe_increment, zero_count
+from gradtx.hyperparams import _float_dtype
+
+
+class ReduceLROnPlateauState(NamedTuple):
+    """The state of :func:`reduce_on_plateau` (the fields and order of optax's)."""
+
+    scale: jax.Array  # shape=(), float: the factor applied to the updates
+    best_value: jax.Array  # shape=(), float: the best (lowest) averaged value so far
+    plateau_count: jax.Array  # shape=(), int32: evaluations without improvement
+    cooldown_count: jax.Array  # shape=(), int32: evaluations left in the cooldown
+    count: jax.Array  # shape=(), int32: values accumulated in the current window
+    avg_value: jax.Array  # shape=(), float: the running mean of the current window
+
+
+def _check_count(name: str, value: Any, low: int) -> None:
+    """An integer hyperparameter ``>= low``: a Python/NumPy int or an integer array
+    (a traced value, injected with :func:`gradtx.inject_hyperparams`, is not checked)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    if isinstance(value, bool) or np.asarray(value).dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if np.asarray(value).size != 1 or int(np.asarray(value)) < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def reduce_on_plateau(
+    factor: float = 0.1,
+    patience: int = 10,
+    rtol: float = 1e-4,
+    atol: float = 0.0,
+    cooldown: int = 0,
+    accumulation_size: int = 1,
+    min_scale: float = 0.0,
+) -> GradientTransformation:
+    r"""Scales the updates by a factor that drops when the monitored value plateaus.
+
+    ``update(updates, state, params=None, *, value)`` takes the monitored value (a loss
+    on a mini-batch or a validation loss) and returns ``scale * updates``. The values
+    are averaged over windows of ``accumulation_size`` calls; at the end of each window
+    the mean ``v`` is one *evaluation*:
+
+    * improvement if ``v < (1 - rtol) * best - atol``: ``best = v``, ``plateau = 0``;
+      otherwise ``plateau += 1``;
+    * during a cooldown (``cooldown_count > 0``) the plateau count is reset to 0 and
+      ``cooldown_count -= 1``;
+    * otherwise, when ``plateau == patience``: ``scale = max(scale * factor,
+      min_scale)``, ``plateau = 0``, ``cooldown_count = cooldown``.
+
+    The scale starts at 1 and only changes at window ends; the value passed on a call is
+    counted before the updates of that call are scaled. Chain it after an optimiser to
+    scale its learning rate::
+
+        opt = gradtx.chain(gradtx.adam(1e-3), gradtx.reduce_on_plateau(patience=5))
+        updates, state = opt.update(grads, state, params, value=loss)
+
+    Defaults: ``factor=0.1, patience=10, rtol=1e-4, atol=0.0, cooldown=0,
+    accumulation_size=1, min_scale=0.0`` (those of ``optax.contrib.reduce_on_plateau``,
+    whose numbers this reproduces exactly). Everything is jittable (``lax.cond`` /
+    ``jnp.where``, no Python branching on values).
+
+    Differences: from **torch** ``ReduceLROnPlateau`` (``mode='min'``): torch lowers the
+    lr once ``num_bad_epochs > patience``, i.e. after ``patience + 1`` evaluations
+    without improvement; here (and in optax) after ``patience``. So torch's
+    ``patience=p`` is ``patience=p + 1`` here. torch's ``threshold_mode='rel'`` is
+    ``rtol=threshold, atol=0``, ``'abs'`` is ``rtol=0, atol=threshold``; its ``min_lr``
+    is ``min_scale * lr``. From **optax**: the scale is kept in at least float32 (optax
+    keeps it in the params' lowest float dtype, e.g. bfloat16) and cast to each
+    update's dtype when applied; ``min_scale`` must be in ``[0, 1]``; calling
+    ``update`` without ``value`` raises a ``TypeError`` saying so.
+
+    Reference: the "reduce on plateau" heuristic of Keras/PyTorch; Bengio,
+    *Practical recommendations for gradient-based training of deep architectures*, 2012.
+    """
+    _checks.check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+    _checks.check_range("rtol", rtol, 0.0, 1.0)
+    _checks.non_negative("atol", atol)
+    if _checks._concrete(rtol) == 0.0 and _checks._concrete(atol) == 0.0:
+        raise ValueError("at least one of rtol and atol must be positive, got rtol=0, atol=0")
+    _check_count("patience", patience, 1)
+    _check_count("cooldown", cooldown, 0)
+    _check_count("accumulation_size", accumulation_size, 1)
+    _checks.check_range("min_scale", min_scale, 0.0, 1.0)
+
+    def init_fn(params):
+        dtype = jnp.promote_types(_float_dtype(params), jnp.float32)
+        return ReduceLROnPlateauState(
+            scale=jnp.ones([], dtype),
+            best_value=jnp.full([], jnp.inf, dtype),
+            plateau_count=zero_count(),
+            cooldown_count=zero_count(),
+            count=zero_count(),
+            avg_value=jnp.zeros([], dtype),
+        )
+
+    def evaluate(state: ReduceLROnPlateauState) -> ReduceLROnPlateauState:
+        v = state.avg_value
+        improved = v < (1 - rtol) * state.best_value - atol
+        best = jnp.where(improved, v, state.best_value)
+        plateau = jnp.where(improved, 0, safe_increment(state.plateau_count))
+        in_cooldown = state.cooldown_count > 0
+        reduce = jnp.logical_and(~in_cooldown, plateau == patience)
+        scale = jnp.where(reduce, state.scale * factor, state.scale)
+        scale = jnp.where(in_cooldown, scale, jnp.maximum(scale, min_scale))
+        cooldown_count = jnp.where(
+            in_cooldown, state.cooldown_count - 1, jnp.where(reduce, cooldown, 0)
+        )
+        return ReduceLROnPlateauState(
+            scale=scale.astype(state.scale.dtype),
+            best_value=best.astype(state.best_value.dtype),
+            plateau_count=jnp.where(in_cooldown | reduce, 0, plateau).astype(jnp.int32),
+            cooldown_count=cooldown_count.astype(jnp.int32),
+            count=zero_count(),
+            avg_value=jnp.zeros_like(state.avg_value),
+        )
+
+    def update_fn(updates, state, params=None, *, value=None, **extra_args):
+        del params, extra_args
+        if value is None:
+            raise TypeError(
+                "reduce_on_plateau.update needs the monitored value: "
+                "update(updates, state, params, value=loss)"
+            )
+        check_updates(updates)
+        count = safe_increment(state.count)
+        avg = (state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
+        state = state._replace(avg_value=avg.astype(state.avg_value.dtype), count=count)
+        state = jax.lax.cond(count == accumulation_size, evaluate, lambda s: s, state)
+        updates = jax.tree.map(lambda g: state.scale.astype(g.dtype) * g, updates)
+        return updates, state
+
+    return GradientTransformation(init_fn, update_fn)

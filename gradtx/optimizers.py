@@ -3,7 +3,9 @@
 Signatures, defaults and numbers equal optax's alias of the same name where optax has
 one (tested to rtol 1e-5); AdaBound/AMSBound follow the authors' PyTorch code.
 Every ``learning_rate`` is a float or a schedule (any callable of the step, such as a
-:mod:`gradtx.schedules` object).
+:mod:`gradtx.schedules` object). ``learning_rate=None`` raises ``ValueError`` (in optax it
+makes ``scale_by_learning_rate`` the identity, a silent gradient *ascent*), except in
+:func:`adadelta`, where ``None`` is the paper's rule, ``lr = 1``.
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ def sgd(
 
     References: Robbins & Monro, 1951; Polyak, 1964; Sutskever et al., ICML 2013.
     """
+    _checks.learning_rate("learning_rate", learning_rate)
     if momentum is None and nesterov:
         raise ValueError("nesterov=True needs a momentum value, got momentum=None")
+    if momentum is not None:
+        _checks.decay_rate("momentum", momentum)
     return chain(
         trace(momentum, nesterov, accumulator_dtype) if momentum is not None else identity(),
         scale_by_learning_rate(learning_rate),
@@ -64,6 +69,7 @@ def adagrad(
     ``s_0 = initial_accumulator_value``. See :func:`gradtx.scale_by_rss`.
 
     Reference: Duchi et al., JMLR 2011."""
+    _checks.learning_rate("learning_rate", learning_rate)
     return chain(
         scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
     )
@@ -86,8 +92,11 @@ def rmsprop(
     torch's order). torch's numbers: ``eps_in_sqrt=False``.
 
     Reference: Tieleman & Hinton, 2012; Graves, 2013."""
+    _checks.learning_rate("learning_rate", learning_rate)
     if momentum is None and nesterov:
         raise ValueError("nesterov=True needs a momentum value, got momentum=None")
+    if momentum is not None:
+        _checks.decay_rate("momentum", momentum)
     return chain(
         scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=centered),
         scale_by_learning_rate(learning_rate),
@@ -128,6 +137,7 @@ def adam(
     (see :func:`gradtx.scale_by_adam`).
 
     Reference: Kingma & Ba, ICLR 2015."""
+    _checks.learning_rate("learning_rate", learning_rate)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         scale_by_learning_rate(learning_rate),
@@ -167,6 +177,7 @@ def adamw(
     decoupled weight decay (default 1e-4, optax's; torch's is 1e-2).
 
     Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019."""
+    _checks.learning_rate("learning_rate", learning_rate)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
         add_decayed_weights(weight_decay, mask),
@@ -187,6 +198,7 @@ def amsgrad(
     r"""AMSGrad (see :func:`gradtx.scale_by_amsgrad`).
 
     Reference: Reddi et al., ICLR 2018."""
+    _checks.learning_rate("learning_rate", learning_rate)
     return chain(
         scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu),
         scale_by_learning_rate(learning_rate),
@@ -200,6 +212,7 @@ def yogi(
     usual choice.
 
     Reference: Zaheer et al., NeurIPS 2018."""
+    _checks.learning_rate("learning_rate", learning_rate)
     return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 

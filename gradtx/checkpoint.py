@@ -117,7 +117,9 @@ def from_state_dict(template: Any, state: Any) -> Any:
     """Restores ``state`` (from :func:`to_state_dict`) into the structure of ``template``
     (for an optimiser, a fresh ``opt.init(params)``). Leaves come back as saved."""
     register_serialization(template)
-    return serialization.from_state_dict(template, state)
+    restored = serialization.from_state_dict(template, state)
+    _check_same_structure(restored, template)
+    return restored
 
 
 def to_bytes(tree: Any) -> bytes:
@@ -131,8 +133,21 @@ def from_bytes(template: Any, data: bytes) -> Any:
     """Restores msgpack ``data`` (from :func:`to_bytes`) into the structure of
     ``template``; the leaves come back as NumPy arrays with the saved dtypes, which a
     jitted step accepts without recompiling."""
-    register_serialization(template)
-    return serialization.from_bytes(template, data)
+    return from_state_dict(template, serialization.msgpack_restore(data))
+
+
+def _check_same_structure(restored: Any, template: Any) -> None:
+    """flax returns the saved value as is where the template has a leaf (for example a
+    schedule saved where the template holds a number): raise instead."""
+    if jax.tree.structure(restored) == jax.tree.structure(template):
+        return
+    got = {jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(restored)}
+    want = {jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_leaves_with_path(template)}
+    diff = sorted(got ^ want)
+    raise ValueError(
+        "the checkpoint does not match the template's structure (was it saved from a "
+        f"different optimiser?); leaves that differ: {diff[:6]}"
+    )
 
 
 def _register_schedule_classes() -> None:

@@ -84,6 +84,8 @@ from gradtx.lr_finder import LRRangeTestResult, lr_range_test
 
 # --- sharding ---
 # --- performance ---
+from gradtx.fused import make_step, update_and_apply
+from gradtx.packed import PackedState, PackedTree, pack, packed, unpack
 
 __version__ = "0.1.0"
 

@@ -190,7 +190,9 @@ class inverse_time(Schedule):
 
 def _polynomial(init, end, power, step, steps: int, begin: int):
     count = jnp.clip(step - begin, 0, steps)
-    frac = 1 - count / steps
+    # (T - count) / T, not 1 - count / T: XLA turns "/ T" into "* (1/T)", and
+    # 1 - T * (1/T) can be -1e-7, whose non-integer power is NaN (optax's form does that).
+    frac = (steps - count) / steps
     return (init - end) * (frac**power) + end
 
 

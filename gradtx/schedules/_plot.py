@@ -12,12 +12,17 @@ import numpy as np
 from gradtx.schedules._base import Schedule, as_schedule
 
 
+@jax.jit
+def _evaluate(schedule: Schedule, ks: jax.Array) -> jax.Array:
+    return jax.vmap(schedule)(ks)
+
+
 def values(schedule: Callable[[jax.Array], Any], steps: int | Sequence[int]) -> np.ndarray:
     """The schedule's values at ``steps`` (an int ``n`` means ``0 .. n-1``), in one
     vectorised evaluation, as a NumPy ``float32`` array."""
     ks = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps)
     sched = as_schedule("schedule", schedule)
-    return np.asarray(jax.vmap(sched)(jnp.asarray(ks, jnp.int32)))
+    return np.asarray(_evaluate(sched, jnp.asarray(ks, jnp.int32)))
 
 
 def plot(

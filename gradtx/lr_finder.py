@@ -26,8 +26,9 @@ class LRRangeTestResult(NamedTuple):
     ``losses[i]`` is the loss, on the next batch, of the params reached by the step
     taken with ``lrs[i]``; ``smoothed_losses`` its bias-corrected exponential average.
     ``suggested_lr``: the lr of the steepest descent of the smoothed loss against
-    ``log(lr)``; ``lr_min_div10``: the lr of the smoothed minimum divided by 10 (NaN
-    when the curve gives no answer: fewer than 3 points, or no descent).
+    ``log(lr)``; ``lr_min_div10``: the lr of the smoothed minimum divided by 10 (both
+    skip the first ``num_steps // 10`` points; NaN when the curve gives no answer:
+    fewer than 3 points left, or no descent).
     """
 
     lrs: np.ndarray
@@ -93,8 +94,9 @@ def _batch_stream(batches: Iterable[Any]) -> Iterator[Any]:
         yield from itertools.cycle(seen)
 
 
-def _suggestions(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
-    ok = np.isfinite(smoothed) & (lrs > 0)  # lr 0 (linear mode) has no log
+def _suggestions(lrs: np.ndarray, smoothed: np.ndarray, skip: int) -> tuple[float, float]:
+    keep = np.arange(len(lrs)) >= skip  # the first averages rest on a few noisy losses
+    ok = keep & np.isfinite(smoothed) & (lrs > 0)  # lr 0 (linear mode) has no log
     if ok.sum() < 3:
         return math.nan, math.nan
     lrs, smoothed = lrs[ok], smoothed[ok]
@@ -139,7 +141,11 @@ def lr_range_test(
     loss is not finite (this point is kept in the result). Suggestions: the lr where
     ``d smoothed / d log(lr)`` is most negative, looking only up to the smoothed
     minimum (``suggested_lr``); and the lr at the smoothed minimum over 10
-    (``lr_min_div10``). Both assume a positive loss.
+    (``lr_min_div10``). Both ignore the first ``num_steps // 10`` points, whose
+    averages rest on a few noisy losses (torch-lr-finder's ``skip_start=10`` of 100),
+    and both assume a positive loss. The steepest-descent rule is conservative: on a
+    quadratic it lands near ``0.1/h``, an order below the optimal ``1/h`` (see
+    ``docs/training_tools.md``); on noisy losses it is itself noisy, so look at the plot.
 
     ``optimizer`` is a function ``lr -> GradientTransformation``; it is called *inside*
     one jitted training step with ``lr`` a traced scalar, so the whole sweep compiles
@@ -238,7 +244,7 @@ def lr_range_test(
 
     result_lrs = lrs[: len(losses)].copy()
     smoothed_arr = np.asarray(smoothed, np.float64)
-    suggested, min_div10 = _suggestions(result_lrs, smoothed_arr)
+    suggested, min_div10 = _suggestions(result_lrs, smoothed_arr, int(num_steps) // 10)
     result = LRRangeTestResult(
         lrs=result_lrs,
         losses=np.asarray(losses, np.float64),

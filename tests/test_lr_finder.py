@@ -60,11 +60,13 @@ def test_exponential_sweep_on_the_quadratic():
     # Both suggestions lie in the stable range (0, 2/h).
     assert 0 < result.suggested_lr < 2 / H
     assert 0 < result.lr_min_div10 < 2 / H
-    # Steepest descent of the smoothed loss against log(lr), up to its minimum.
-    i_min = int(np.argmin(result.smoothed_losses))
-    slope = np.gradient(result.smoothed_losses[: i_min + 1], np.log(result.lrs[: i_min + 1]))
-    assert result.suggested_lr == result.lrs[np.argmin(slope)]
-    assert result.lr_min_div10 == pytest.approx(result.lrs[i_min] / 10)
+    # Steepest descent of the smoothed loss against log(lr), up to its minimum, after
+    # skipping the first num_steps // 10 = 10 points.
+    lrs, sm = result.lrs[10:], result.smoothed_losses[10:]
+    i_min = int(np.argmin(sm))
+    slope = np.gradient(sm[: i_min + 1], np.log(lrs[: i_min + 1]))
+    assert result.suggested_lr == lrs[np.argmin(slope)]
+    assert result.lr_min_div10 == pytest.approx(lrs[i_min] / 10)
     # One compile for the whole sweep: the factory ran at init and in one trace.
     assert len(traces) == 2
     # The user's params are untouched (the test trained a copy).
@@ -159,3 +161,17 @@ def test_bad_input():
         gradtx.lr_range_test(quadratic, p, sgd, 3)
     with pytest.raises(ValueError, match="batches is empty"):
         gradtx.lr_range_test(quadratic, p, sgd, [])
+
+
+def test_suggestions_skip_the_noisy_first_points():
+    # Loss c * (h x^2 / 2 + 1): a floor at c. Batch 1 (the first loss recorded) is a
+    # lucky one, c = 0.05, lower than anything the sweep reaches later: unskipped, it
+    # would be "the minimum" with no descent before it (both suggestions NaN).
+    scales = [1.0, 0.05] + [1.0] * 100
+    result = gradtx.lr_range_test(
+        lambda p, c: c * (quadratic(p, None) + 1.0), {"x": jnp.float32(X0)},
+        lambda lr: gradtx.sgd(lr), iter(scales), min_lr=1e-4, smoothing=1.0,
+        diverge_threshold=math.inf,  # the lucky batch would also trigger the stop
+    )
+    assert result.losses[0] == result.losses.min()
+    assert 0 < result.suggested_lr < 2 / H and 0 < result.lr_min_div10 < 2 / H

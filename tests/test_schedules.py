@@ -360,6 +360,12 @@ OPTAX_CASES = [
         N,
     ),
     (
+        "warmup_cosine_decay_no_warmup",
+        S.warmup_cosine_decay(0.2, 1.0, 0, 12, 0.1, 1.5),
+        optax.warmup_cosine_decay_schedule(0.2, 1.0, 0, 12, 0.1, 1.5),
+        N,
+    ),
+    (
         "warmup",
         S.warmup(S.cosine_decay(1.0, 10), 5, 0.1),
         optax.join_schedules(
@@ -535,3 +541,25 @@ def test_plot_draws_one_line_per_schedule():
     with pytest.raises(ValueError, match="at least one"):
         S.plot()
     plt.close("all")
+
+
+def test_checkpoint_round_trip_with_flax_and_tree_leaves():
+    import flax.serialization
+
+    S.register_flax_serialization()
+    state = {
+        "lr": S.warmup(
+            S.join([S.cosine_decay(0.1, 100), S.exponential_decay(0.05, 10, 0.5)], [100]), 10
+        ),
+        "wd": S.piecewise_constant(1e-4, {50: 0.1}),
+        "count": jnp.asarray(7, jnp.int32),
+    }
+    blob = flax.serialization.to_bytes(state)
+    target = jax.tree.map(jnp.zeros_like, state)
+    restored = flax.serialization.from_bytes(target, blob)
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    assert restored["lr"] == state["lr"] and restored["wd"] == state["wd"]
+    np.testing.assert_array_equal(restored["lr"](jnp.arange(130)), state["lr"](jnp.arange(130)))
+    # without flax: leaves + treedef
+    leaves, treedef = jax.tree.flatten(state["lr"])
+    assert jax.tree.unflatten(treedef, [np.asarray(x) for x in leaves]) == state["lr"]

@@ -21,7 +21,12 @@ torch-named schedules (``step_lr``, ``multistep_lr``, ``exponential_lr``,
 ``cosine_decay``, ``warmup_cosine_decay``, ``join``) optax's. See docs/schedules.md.
 """
 
-from gradtx.schedules._base import Schedule, as_schedule, from_function
+from gradtx.schedules._base import (
+    Schedule,
+    as_schedule,
+    from_function,
+    register_flax_serialization,
+)
 from gradtx.schedules._combine import join, warmup
 from gradtx.schedules._cosine import (
     cosine_annealing,
@@ -63,6 +68,7 @@ __all__ = [
     "piecewise_constant",
     "plot",
     "polynomial",
+    "register_flax_serialization",
     "step_lr",
     "values",
     "warmup",

@@ -183,9 +183,10 @@ class cosine_warm_restarts(Schedule):
     steps since the last restart, so ``k = T_0`` is the first restart (value back to
     ``init_value``). Same values as torch's scheduler stepped ``k`` times without an
     ``epoch`` argument (by formula). Note: torch's explicit-epoch path
-    (``step(epoch)``) finds the cycle with a float ``log``, which puts a restart one
-    step late for some ``T_mult`` (e.g. ``T_mult=3`` at the 6th cycle); we compute
-    the cycle exactly. optax's ``sgdr_schedule`` takes a list of cycles instead.
+    (``step(epoch)``) finds the cycle with a float ``log``, which misses some restarts
+    by one step (e.g. ``T_mult=3``, the first step of cycles 5 and 10 gets ``eta_min``);
+    we compute the cycle exactly, as torch's ``step()`` recursion does. optax's
+    ``sgdr_schedule`` takes a list of cycles instead.
 
     Args:
       init_value: :math:`\eta_0`.

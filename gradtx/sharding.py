@@ -1,0 +1,350 @@
+"""Running gradtx on a device mesh: helpers for JAX's SPMD partitioner, not a new engine.
+
+Every gradtx ``init`` gives per-parameter state leaves (momenta, second moments,
+accumulators) shaped, typed and **sharded like their parameter**, and scalar leaves
+(step counts) replicated; every per-parameter ``update`` is elementwise, so with the
+state sharded like the parameters the optimiser step runs on each device's shard with
+no communication. Cross-leaf reductions (:func:`gradtx.global_norm`,
+:func:`gradtx.clip_by_global_norm`) are ordinary ``jnp`` reductions, for which XLA
+inserts the cross-device sum. The helpers below write down the shardings so that
+``jax.jit`` can check and keep them:
+
+- :func:`state_shardings`: the sharding tree of ``tx.init(params)`` (each state leaf
+  gets its parameter's sharding, scalars are replicated), for
+  ``jax.jit(tx.init, out_shardings=...)`` and for a step's in/out shardings;
+- :func:`fsdp_shardings`: a simple fully-sharded (FSDP / ZeRO-3) layout of the params;
+- :func:`make_train_step`: a jitted ``(params, state, batch) -> (params, state, loss)``
+  step with in/out shardings and donated buffers: data-parallel (params replicated,
+  batch sharded) or FSDP (params, grads and optimiser state sharded, batch sharded);
+- :func:`bytes_per_device`: how many bytes of a tree each device holds.
+
+They live in ``gradtx.sharding`` (``from gradtx import sharding``) and are also exported
+at the top level (``gradtx.state_shardings`` ...). See ``docs/sharding.md``.
+
+References: Xu et al., *GSPMD: General and Scalable Parallelization for ML Computation
+Graphs*, 2021; Rajbhandari et al., *ZeRO: Memory Optimizations Toward Training
+Trillion Parameter Models*, SC 2020.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
+
+from gradtx._base import GradientTransformation, OptState, Params, apply_updates
+
+__all__ = [
+    "bytes_per_device",
+    "fsdp_shardings",
+    "make_train_step",
+    "state_shardings",
+]
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+def _is_sharding_leaf(x: Any) -> bool:
+    return isinstance(x, (Sharding, PartitionSpec))
+
+
+def _sharding_leaves(tree: Any, name: str) -> list[Sharding]:
+    leaves = jax.tree.leaves(tree, is_leaf=_is_sharding_leaf)
+    for s in leaves:
+        if not isinstance(s, Sharding):
+            raise TypeError(
+                f"{name} must hold jax.sharding.Sharding objects (for example "
+                f"NamedSharding(mesh, PartitionSpec('data'))), got {type(s).__name__}: {s!r}"
+            )
+    return leaves
+
+
+def _broadcast_shardings(shardings: Any, params: Params, name: str) -> Any:
+    """A tree of shardings with the params' structure, from a prefix of it (a single
+    ``Sharding`` covers every leaf)."""
+    _sharding_leaves(shardings, name)
+    try:
+        return jax.tree.map(
+            lambda s, sub: jax.tree.map(lambda _: s, sub),
+            shardings,
+            params,
+            is_leaf=_is_sharding_leaf,
+        )
+    except ValueError as e:
+        raise ValueError(
+            f"{name} must have the structure of the params (or a prefix of it):\n"
+            f"  {name}: {jax.tree.structure(shardings, is_leaf=_is_sharding_leaf)}\n"
+            f"  params: {jax.tree.structure(params)}"
+        ) from e
+
+
+def _replicated(*sharding_trees: Any) -> Sharding:
+    """The fully replicated sharding on the devices of the given shardings."""
+    single = None
+    for tree in sharding_trees:
+        for s in jax.tree.leaves(tree, is_leaf=_is_sharding_leaf):
+            if isinstance(s, NamedSharding):
+                return NamedSharding(s.mesh, PartitionSpec())
+            if isinstance(s, SingleDeviceSharding) and single is None:
+                single = s
+    if single is not None:
+        return single
+    raise TypeError(
+        "cannot build a replicated sharding for the scalar state leaves: give the params "
+        "NamedSharding (or SingleDeviceSharding) shardings"
+    )
+
+
+def _signature(tree: Any) -> tuple[Any, tuple[tuple[int, ...], ...]]:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(_shape(v) for v in leaves)
+
+
+def _children(tree: Any) -> tuple[list[Any], Any]:
+    """The immediate children of a pytree node, and the node's one-level treedef."""
+    return jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
+
+
+def _subtree_shardings(params: Params, param_shardings: Any) -> dict[Any, Any]:
+    """``signature -> shardings`` for the params and each of their inner subtrees; a
+    signature met twice with different shardings maps to ``None`` (ambiguous)."""
+    found: dict[Any, Any] = {}
+
+    def walk(node: Any, shardings: Any) -> None:
+        if node is None or jax.tree_util.all_leaves([node]):
+            return
+        sig = _signature(node)
+        if sig[1]:
+            seen = found.get(sig, shardings)
+            same = seen is not None and jax.tree.leaves(
+                seen, is_leaf=_is_sharding_leaf
+            ) == jax.tree.leaves(shardings, is_leaf=_is_sharding_leaf)
+            found[sig] = shardings if same else None
+        children, treedef = _children(node)
+        for child, sub in zip(children, treedef.flatten_up_to(shardings), strict=True):
+            walk(child, sub)
+
+    walk(params, param_shardings)
+    root = _signature(params)
+    if root[1]:  # the whole tree is never ambiguous (nor a single-array params)
+        found[root] = param_shardings
+    return found
+
+
+def _per_param(state: Any, params: Params, param_shardings: Any, replicated: Sharding) -> Any:
+    """Shardings for ``state``: each state subtree with the structure and leaf shapes of
+    the params (``mu``, ``nu``, ``trace`` ...), or of one inner subtree of the params
+    (the per-group states of a partitioned optimiser such as ``optax.multi_transform``),
+    gets those parameters' shardings leaf by leaf; every other leaf (counts, PRNG keys)
+    is replicated. An inner subtree whose structure and shapes occur twice in the params
+    with different shardings is ambiguous and left replicated."""
+    table = _subtree_shardings(params, param_shardings)
+
+    def owned(x: Any) -> bool:
+        return x is not None and table.get(_signature(x)) is not None
+
+    return jax.tree.map(
+        lambda x: table[_signature(x)] if owned(x) else replicated, state, is_leaf=owned
+    )
+
+
+def _param_shardings(params: Params, param_shardings: Any | None) -> Any:
+    if param_shardings is not None:
+        return _broadcast_shardings(param_shardings, params, "param_shardings")
+
+    def one(path, x):
+        s = getattr(x, "sharding", None)
+        if not isinstance(s, Sharding):
+            raise TypeError(
+                f"params leaf {jax.tree_util.keystr(path) or '<root>'} ({type(x).__name__}) "
+                "has no sharding: jax.device_put the params onto the mesh, give "
+                "ShapeDtypeStructs with a sharding, or pass param_shardings="
+            )
+        return s
+
+    return jax.tree_util.tree_map_with_path(one, params)
+
+
+def state_shardings(
+    tx: GradientTransformation, params: Params, param_shardings: Any | None = None
+) -> Any:
+    r"""The sharding of every leaf of ``tx.init(params)``, without running it.
+
+    The state's shapes come from ``jax.eval_shape(tx.init, params)``; every state
+    subtree with the structure and leaf shapes of ``params`` (Adam's ``mu`` and ``nu``,
+    momentum's ``trace`` ...) gets the parameters' shardings leaf by leaf, and every
+    other leaf (step counts, PRNG keys) the fully replicated sharding of the same mesh.
+    A per-parameter state stored in another layout (for example a factored second
+    moment from optax) is replicated: correct, but not memory-optimal.
+
+    Args:
+      tx: any ``GradientTransformation`` (gradtx or optax).
+      params: the parameters: sharded ``jax.Array`` s, or ``jax.ShapeDtypeStruct`` s
+        with a ``sharding``, or any arrays if ``param_shardings`` is given.
+      param_shardings: optional tree of ``jax.sharding.Sharding`` with the params'
+        structure (or a prefix of it); default: each leaf's ``.sharding``.
+
+    Returns:
+      A tree of shardings with the structure of the state.
+
+    Example::
+
+        shardings = gradtx.state_shardings(tx, params)
+        state = jax.jit(tx.init, out_shardings=shardings)(params)
+
+    Under ``jit`` the compiler, not the parameters, places values that do not depend on
+    the inputs (zeros, counts), so a jitted ``init`` needs these ``out_shardings`` (or
+    an explicit-axes mesh, ``jax.set_mesh``); an eager ``tx.init(params)`` already
+    places the state beside its parameters.
+    """
+    shardings = _param_shardings(params, param_shardings)
+    abstract = jax.eval_shape(tx.init, params)
+    return _per_param(abstract, params, shardings, _replicated(shardings))
+
+
+def fsdp_shardings(params: Params, mesh: Mesh, axis: str | tuple[str, ...] | None = None) -> Any:
+    r"""A fully-sharded (FSDP / ZeRO-3) layout: each leaf split along one dimension.
+
+    For each leaf, the largest dimension divisible by ``n`` (the product of the sizes
+    of the mesh axes ``axis``; default: all mesh axes) is split over those axes (the
+    first such dimension on ties); leaves with no such dimension (scalars, small
+    biases) are replicated. Per-device parameter memory is then about ``1/n`` of the
+    total, and so is the optimiser state's (see :func:`state_shardings`).
+
+    Example::
+
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("fsdp",))
+        shardings = gradtx.fsdp_shardings(params, mesh)
+        params = jax.device_put(params, shardings)
+
+    Reference: Rajbhandari et al., *ZeRO*, SC 2020 (stage 3).
+    """
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}")
+    axes = tuple(mesh.axis_names) if axis is None else (axis,) if isinstance(axis, str) else axis
+    unknown = [a for a in axes if a not in mesh.axis_names]
+    if unknown or not axes:
+        raise ValueError(f"axis must name axes of the mesh {mesh.axis_names}, got {axis!r}")
+    n = math.prod(mesh.shape[a] for a in axes)
+    split = axes[0] if len(axes) == 1 else tuple(axes)
+
+    def one(x: Any) -> NamedSharding:
+        shape = _shape(x)
+        for d in sorted(range(len(shape)), key=lambda d: -shape[d]):
+            if shape[d] >= n and shape[d] % n == 0:
+                spec = [None] * len(shape)
+                spec[d] = split
+                return NamedSharding(mesh, PartitionSpec(*spec))
+        return NamedSharding(mesh, PartitionSpec())
+
+    return jax.tree.map(one, params)
+
+
+def make_train_step(
+    loss_fn: Callable[[Params, Any], jax.Array],
+    tx: GradientTransformation,
+    param_sharding: Any,
+    batch_sharding: Any,
+    donate: bool = True,
+    *,
+    state_sharding: Any | None = None,
+) -> Callable[[Params, OptState, Any], tuple[Params, OptState, jax.Array]]:
+    r"""A jitted training step ``step(params, state, batch) -> (params, state, loss)``.
+
+    .. math:: \ell, g = \nabla_{\theta}\,\mathrm{loss}(\theta_{t-1}, b_t),\quad
+              u_t, s_t = \mathrm{tx.update}(g, s_{t-1}, \theta_{t-1}),\quad
+              \theta_t = \theta_{t-1} + u_t
+
+    ``jax.jit`` with ``in_shardings``/``out_shardings`` ``(param_sharding, state,
+    batch_sharding)`` and ``(param_sharding, state, replicated)``. The gradients are
+    constrained to ``param_sharding`` and the new state to its parameters' shardings
+    (scalars replicated), so XLA reduce-scatters (FSDP) or all-reduces (data-parallel)
+    the gradients and runs the optimiser on each device's shard.
+
+    - Data-parallel: ``param_sharding = NamedSharding(mesh, P())`` (params and state
+      replicated), ``batch_sharding = NamedSharding(mesh, P("data"))``.
+    - FSDP: ``param_sharding = fsdp_shardings(params, mesh)`` (params, gradients and
+      optimiser state sharded; XLA all-gathers each parameter for the forward and
+      backward passes), batch sharded over the same devices.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      tx: the optimiser.
+      param_sharding: a ``Sharding`` or a tree of them with the params' structure (or a
+        prefix of it).
+      batch_sharding: a ``Sharding`` or a tree of them, a prefix of the batch.
+      donate: default True: the params and state buffers are donated (reused for the
+        outputs, so the step needs no second copy of them); do not use the arrays
+        passed in after the call.
+      state_sharding: optional, ``state_shardings(tx, params)``: the state's input
+        sharding is then checked by ``jit`` (a mismatch raises). Default: taken from
+        the state's arrays (``tx.init`` of sharded params places it right).
+
+    Example::
+
+        step = gradtx.make_train_step(loss_fn, tx, fsdp_shardings(params, mesh),
+                                      NamedSharding(mesh, P("fsdp")))
+        params = jax.device_put(params, fsdp_shardings(params, mesh))
+        state = tx.init(params)
+        params, state, loss = step(params, state, batch)
+
+    Reference: Xu et al., *GSPMD*, 2021; Rajbhandari et al., *ZeRO*, SC 2020.
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+        raise TypeError(
+            f"tx must be a gradient transformation (callable .init and .update), got "
+            f"{type(tx).__name__}"
+        )
+    _sharding_leaves(param_sharding, "param_sharding")
+    _sharding_leaves(batch_sharding, "batch_sharding")
+    if state_sharding is not None:
+        _sharding_leaves(state_sharding, "state_sharding")
+    replicated = _replicated(param_sharding, batch_sharding)
+
+    def step(params, opt_state, batch):
+        shardings = _broadcast_shardings(param_sharding, params, "param_sharding")
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        grads = jax.lax.with_sharding_constraint(grads, shardings)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = apply_updates(params, updates)
+        opt_state = jax.lax.with_sharding_constraint(
+            opt_state, _per_param(opt_state, params, shardings, replicated)
+        )
+        return params, opt_state, loss
+
+    return jax.jit(
+        step,
+        in_shardings=(param_sharding, state_sharding, batch_sharding),
+        out_shardings=(param_sharding, state_sharding, replicated),
+        donate_argnums=(0, 1) if donate else (),
+    )
+
+
+def bytes_per_device(tree: Any) -> dict[jax.Device, int]:
+    """Bytes of ``tree``'s arrays held by each device (the sum of its addressable
+    shards' sizes). A replicated leaf counts in full on every device, a leaf sharded
+    ``n`` ways ``1/n`` on each.
+
+    Example::
+
+        per_device = gradtx.bytes_per_device(state)
+        max(per_device.values())   # the state's memory on the fullest device
+    """
+    out: dict[jax.Device, int] = {}
+    for leaf in jax.tree.leaves(tree):
+        if not isinstance(leaf, jax.Array):
+            raise TypeError(f"bytes_per_device needs jax.Array leaves, got {type(leaf).__name__}")
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        for shard in leaf.addressable_shards:
+            out[shard.device] = out.get(shard.device, 0) + shard.data.nbytes
+    return out

@@ -144,7 +144,7 @@ def lr_range_test(
     (``lr_min_div10``). Both ignore the first ``num_steps // 10`` points, whose
     averages rest on a few noisy losses (torch-lr-finder's ``skip_start=10`` of 100),
     and both assume a positive loss. The steepest-descent rule is conservative: on a
-    quadratic it lands near ``0.1/h``, an order below the optimal ``1/h`` (see
+    quadratic it lands near ``0.2/h``, 5x below the optimal ``1/h`` (see
     ``docs/training_tools.md``); on noisy losses it is itself noisy, so look at the plot.
 
     ``optimizer`` is a function ``lr -> GradientTransformation``; it is called *inside*

@@ -186,8 +186,16 @@ def test_stacked_vmap_and_grad(name):
         return jax.vmap(s)(ks), jax.grad(total)(s)
 
     values, grads = jax.jit(jax.vmap(values_and_grads))(batch)
-    for i, s in enumerate((s1, s2, s3)):  # S.values: one jitted function for all three
-        chex.assert_trees_all_close(values[i], S.values(s, ks), rtol=1e-6, atol=1e-7)
+    traces = []
+
+    @jax.jit
+    def single(s):
+        traces.append(1)
+        return jax.vmap(s)(ks)
+
+    for i, s in enumerate((s1, s2, s3)):
+        chex.assert_trees_all_close(values[i], single(s), rtol=1e-6, atol=1e-7)
+    assert len(traces) == 1, "new hyperparameter values recompiled"
     leaves = jax.tree.leaves(grads)
     assert leaves, "a schedule without float leaves has nothing to tune"
     for g in leaves:

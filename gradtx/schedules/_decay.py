@@ -47,7 +47,8 @@ class exponential_lr(Schedule):
     r"""Exponential decay per step (torch ``ExponentialLR``): :math:`\eta_k = \eta_0\gamma^k`.
 
     Same values as ``ExponentialLR(opt, gamma)`` after ``k`` calls to ``step()``; equal
-    to ``optax.exponential_decay(init_value, 1, gamma)``.
+    to ``optax.exponential_decay(init_value, 1, gamma)``. See e.g. Goodfellow, Bengio &
+    Courville, *Deep Learning* (2016), sec. 8.3.1.
 
     Args:
       init_value: :math:`\eta_0`.
@@ -80,7 +81,7 @@ class exponential_decay(Schedule):
     ``optax.exponential_decay`` with the same arguments. Differences from optax: bad
     arguments raise ``ValueError`` (optax silently returns a constant schedule for
     ``transition_steps <= 0`` or ``decay_rate == 0``, and treats a negative
-    ``transition_begin`` as 0).
+    ``transition_begin`` as 0). TensorFlow's ``tf.train.exponential_decay`` form.
 
     Args:
       init_value: :math:`\eta_0`.
@@ -162,7 +163,8 @@ class inverse_time(Schedule):
     r"""Inverse-time decay: :math:`\eta_k = \eta_0\,(1 + \gamma k)^{-p}`.
 
     ``power=1`` is :math:`\eta_0/(1+\gamma k)`, the Robbins-Monro rate; ``power=0.5``
-    the :math:`1/\sqrt{t}` rate of online convex optimisation (Zinkevich, 2003). No
+    the :math:`1/\sqrt{t}` rate of online convex optimisation (Zinkevich, 2003; Robbins
+    & Monro, 1951, for the :math:`1/t` rate). No
     torch/optax class of its own (``torch LambdaLR`` with this lambda gives the same).
 
     Args:
@@ -206,7 +208,10 @@ class polynomial(Schedule):
     total_iters=T, power=p)`` is the case ``end_value=0, transition_begin=0``:
     :math:`\eta_0 (1 - \min(k, T)/T)^p` (same values, by formula). Differences from
     optax: ``transition_steps <= 0`` or a negative ``transition_begin`` raise
-    ``ValueError`` (optax falls back silently).
+    ``ValueError`` (optax falls back silently), and the fraction is computed as
+    :math:`(T - k')/T`, so a non-integer ``power`` gives ``end_value`` at the end under
+    ``jit`` where optax's ``1 - k'/T`` can give NaN. The "poly" policy of Chen et al.,
+    DeepLab (2017).
 
     Args:
       init_value, end_value: :math:`\eta_0`, :math:`\eta_{end}`.

@@ -46,7 +46,8 @@ class step_lr(Schedule):
     ``k = step_size``. Same values as ``torch.optim.lr_scheduler.StepLR(opt,
     step_size, gamma)`` after ``k`` calls to ``scheduler.step()`` with base lr
     ``init_value``. optax has no direct counterpart (``exponential_decay(init_value,
-    step_size, gamma, staircase=True)`` gives the same values).
+    step_size, gamma, staircase=True)`` gives the same values). The classic "divide by
+    10 every few epochs" of Krizhevsky et al. (2012) and He et al. (2016).
 
     Args:
       init_value: :math:`\eta_0`, the value for steps ``0 .. step_size - 1``.
@@ -81,7 +82,8 @@ class multistep_lr(Schedule):
     step with the lower value). Same values as ``MultiStepLR(opt, milestones, gamma)``
     after ``k`` calls to ``scheduler.step()``. Differences from torch: milestones
     must be strictly increasing (torch accepts repeats, counting gamma once per
-    repeat); use :class:`piecewise_constant` for per-boundary factors.
+    repeat); use :class:`piecewise_constant` for per-boundary factors. He et al.,
+    "Deep Residual Learning" (2016) divide by 10 at two milestones.
 
     Args:
       init_value: :math:`\eta_0`.

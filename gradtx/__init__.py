@@ -59,7 +59,7 @@ from gradtx.transforms import (
 # Each area appends its public names below its own marker (one import block each).
 # --- schedules (gradtx.schedules) ---
 # isort: split
-from gradtx import schedules
+from gradtx import datasets, schedules
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # isort: split

@@ -11,7 +11,13 @@ import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+
+def _is_real_dtype(dtype: Any) -> bool:
+    # jnp.issubdtype knows bfloat16 (NumPy reports its kind as "V", void).
+    return jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
 
 
 def _concrete(value: Any) -> float | None:
@@ -24,7 +30,7 @@ def _concrete(value: Any) -> float | None:
         return None
     if arr.dtype == object or arr.size != 1:
         return None
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+    if not _is_real_dtype(arr.dtype):
         return None
     return float(arr.reshape(()))
 
@@ -33,7 +39,7 @@ def check_number(name: str, value: Any) -> None:
     if isinstance(value, bool) or (
         not callable(value)
         and not isinstance(value, jax.core.Tracer)
-        and np.asarray(value).dtype.kind not in "iuf"
+        and not _is_real_dtype(np.asarray(value).dtype)
     ):
         raise TypeError(f"{name} must be a real number, got {value!r}")
 

@@ -551,10 +551,9 @@ def test_plot_draws_one_line_per_schedule():
     plt.close("all")
 
 
-def test_checkpoint_round_trip_with_flax_and_tree_leaves():
-    import flax.serialization
+def test_checkpoint_round_trip_with_gradtx_checkpoint_and_tree_leaves():
+    from gradtx import checkpoint
 
-    S.register_flax_serialization()
     state = {
         "lr": S.warmup(
             S.join([S.cosine_decay(0.1, 100), S.exponential_decay(0.05, 10, 0.5)], [100]), 10
@@ -562,9 +561,9 @@ def test_checkpoint_round_trip_with_flax_and_tree_leaves():
         "wd": S.piecewise_constant(1e-4, {50: 0.1}),
         "count": jnp.asarray(7, jnp.int32),
     }
-    blob = flax.serialization.to_bytes(state)
+    blob = checkpoint.to_bytes(state)
     target = jax.tree.map(jnp.zeros_like, state)
-    restored = flax.serialization.from_bytes(target, blob)
+    restored = checkpoint.from_bytes(target, blob)
     assert jax.tree.structure(restored) == jax.tree.structure(state)
     assert restored["lr"] == state["lr"] and restored["wd"] == state["wd"]
     np.testing.assert_array_equal(restored["lr"](jnp.arange(130)), state["lr"](jnp.arange(130)))

@@ -25,7 +25,6 @@ from gradtx.schedules._base import (
     Schedule,
     as_schedule,
     from_function,
-    register_flax_serialization,
 )
 from gradtx.schedules._combine import join, warmup
 from gradtx.schedules._cosine import (
@@ -68,7 +67,6 @@ __all__ = [
     "piecewise_constant",
     "plot",
     "polynomial",
-    "register_flax_serialization",
     "step_lr",
     "values",
     "warmup",

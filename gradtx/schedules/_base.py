@@ -235,53 +235,7 @@ def schedule_class(cls: T) -> T:
         return obj
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-    cls._leaf_names = leaf_names
-    cls._static_names = static_names
-    _SCHEDULE_CLASSES.append(cls)
-    if _FLAX_REGISTERED:
-        _register_flax(cls)
     return cls
-
-
-_SCHEDULE_CLASSES: list[type] = []
-_FLAX_REGISTERED: list[bool] = []
-
-
-def _register_flax(cls: type) -> None:
-    from flax import serialization
-
-    def to_state_dict(obj):
-        return {n: serialization.to_state_dict(getattr(obj, n)) for n in cls._leaf_names}
-
-    def from_state_dict(target, state):
-        obj = object.__new__(cls)
-        for n in cls._static_names:
-            object.__setattr__(obj, n, getattr(target, n))
-        for n in cls._leaf_names:
-            value = serialization.from_state_dict(getattr(target, n), state[n], name=n)
-            object.__setattr__(obj, n, value)
-        return obj
-
-    serialization.register_serialization_state(cls, to_state_dict, from_state_dict, override=True)
-
-
-def register_flax_serialization() -> None:
-    """Registers every schedule class with ``flax.serialization`` (imports flax), so
-    ``flax.serialization.to_bytes`` / ``from_bytes`` save and restore schedules (and
-    optimiser states holding them). The state dict holds the float leaves by field name;
-    the static structure comes from the restore target. Idempotent; classes defined
-    later are registered as they are defined.
-
-    Example::
-
-        gradtx.schedules.register_flax_serialization()
-        blob = flax.serialization.to_bytes(state)
-        state = flax.serialization.from_bytes(state, blob)
-    """
-    for cls in _SCHEDULE_CLASSES:
-        _register_flax(cls)
-    if not _FLAX_REGISTERED:
-        _FLAX_REGISTERED.append(True)
 
 
 @schedule_class

@@ -16,9 +16,9 @@ import numpy as np
 import optax
 import pytest
 from absl.testing import parameterized
+from reference import schedules_ref as ref
 
 from gradtx import schedules as S
-from tests.reference import schedules_ref as ref
 
 N = 40  # steps 0 .. N-1 are compared; -3 .. -1 check the negative-step clamp
 KS = np.arange(-3, N)

@@ -83,6 +83,10 @@ from gradtx.finite import ApplyIfFiniteState, ZeroNansState, apply_if_finite, ze
 from gradtx.lr_finder import LRRangeTestResult, lr_range_test
 
 # --- sharding ---
+# isort: split
+from gradtx.sharding import bytes_per_device, fsdp_shardings, make_train_step, state_shardings
+
+# isort: split
 # --- performance ---
 from gradtx.fused import make_step, update_and_apply
 from gradtx.packed import PackedState, PackedTree, pack, packed, unpack

@@ -1,0 +1,1 @@
+"""gradtx benchmark suite: ``python -m benchmarks.run --quick`` (see benchmarks/run.py)."""

@@ -1,0 +1,201 @@
+"""The benchmarked implementations: one jitted, donated step per library, torch optional.
+
+Every implementation is a small object with ``compile()`` (returns seconds and the
+``memory_analysis`` temp bytes, or ``None`` for torch) and ``step()`` (one optimiser
+step, blocking until the result is ready).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gradtx
+
+# Bytes a perfect single-pass float32 step must move per parameter (reads + writes):
+# params, grads and every state array read once; params and state written once.
+BYTES_PER_PARAM = {
+    "sgd": 12,
+    "sgd_momentum": 20,
+    "adam": 28,
+    "adamw": 28,
+    "yogi": 28,
+    "amsgrad": 36,
+    "adagrad": 20,
+    "rmsprop": 20,
+    "adabound": 28,
+}
+OPTIMIZERS = tuple(BYTES_PER_PARAM)
+LR = 1e-3
+
+
+def gradtx_opt(name: str) -> Any:
+    return {
+        "sgd": lambda: gradtx.sgd(LR),
+        "sgd_momentum": lambda: gradtx.sgd(LR, momentum=0.9),
+        "adam": lambda: gradtx.adam(LR),
+        "adamw": lambda: gradtx.adamw(LR, weight_decay=1e-4),
+        "yogi": lambda: gradtx.yogi(LR),
+        "amsgrad": lambda: gradtx.amsgrad(LR),
+        "adagrad": lambda: gradtx.adagrad(LR),
+        "rmsprop": lambda: gradtx.rmsprop(LR),
+        "adabound": lambda: gradtx.adabound(LR),
+    }[name]()
+
+
+def optax_opt(name: str) -> Any | None:
+    import optax
+
+    factory = {
+        "sgd": lambda: optax.sgd(LR),
+        "sgd_momentum": lambda: optax.sgd(LR, momentum=0.9),
+        "adam": lambda: optax.adam(LR),
+        "adamw": lambda: optax.adamw(LR, weight_decay=1e-4),
+        "yogi": lambda: optax.yogi(LR),
+        "amsgrad": lambda: optax.amsgrad(LR),
+        "adagrad": lambda: optax.adagrad(LR),
+        "rmsprop": lambda: optax.rmsprop(LR),
+    }.get(name)  # optax has no AdaBound
+    return None if factory is None else factory()
+
+
+def torch_module() -> Any | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def torch_opt(torch: Any, name: str, params: list, mode: str) -> Any | None:
+    """A torch.optim optimiser in ``foreach`` or ``fused`` mode, or None if torch has none."""
+    o = torch.optim
+    kw = {"foreach": True} if mode == "foreach" else {"fused": True}
+    makers = {
+        "sgd": lambda: o.SGD(params, lr=LR, **kw),
+        "sgd_momentum": lambda: o.SGD(params, lr=LR, momentum=0.9, **kw),
+        "adam": lambda: o.Adam(params, lr=LR, **kw),
+        "adamw": lambda: o.AdamW(params, lr=LR, weight_decay=1e-4, **kw),
+        "amsgrad": lambda: o.Adam(params, lr=LR, amsgrad=True, **kw),
+        "adagrad": lambda: o.Adagrad(params, lr=LR, **kw),
+        "rmsprop": lambda: o.RMSprop(params, lr=LR, **kw),
+    }
+    if name not in makers:
+        return None
+    try:
+        opt = makers[name]()
+        opt.step()  # fused is not implemented for every optimiser on CPU
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    return opt
+
+
+def _tree(shapes: dict[str, tuple[int, ...]], value: float) -> dict[str, jax.Array]:
+    return {k: jnp.full(s, value, jnp.float32) for k, s in shapes.items()}
+
+
+def _memory_temp_bytes(compiled: Any) -> int | None:
+    try:
+        return int(compiled.memory_analysis().temp_size_in_bytes)
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+
+
+class JaxImpl:
+    """``params, state = step(params, grads, state)`` jitted, params and state donated."""
+
+    def __init__(self, tx: Any, shapes: dict, *, packed: bool = False, wrap: bool = False):
+        self.tx = gradtx.packed(tx) if wrap else tx
+        params, grads = _tree(shapes, 1.0), _tree(shapes, 0.01)
+        if packed:
+            params, grads = gradtx.pack(params), gradtx.pack(grads)
+        self.params, self.grads = params, grads
+        self.state = self.tx.init(params)
+        self.fn = gradtx.make_step(self.tx)  # update + apply_updates, donated
+
+    def compile(self) -> tuple[float, int | None]:
+        t0 = time.perf_counter()
+        self.fn = self.fn.lower(self.params, self.grads, self.state).compile()
+        return time.perf_counter() - t0, _memory_temp_bytes(self.fn)
+
+    def step(self) -> None:
+        self.params, self.state = self.fn(self.params, self.grads, self.state)
+        jax.block_until_ready((self.params, self.state))
+
+
+class OptaxImpl(JaxImpl):
+    """optax's step, written the way optax users write it (``jit`` + donation)."""
+
+    def __init__(self, tx: Any, shapes: dict):
+        import optax
+
+        self.tx = tx
+        self.params, self.grads = _tree(shapes, 1.0), _tree(shapes, 0.01)
+        self.state = tx.init(self.params)
+
+        def step(params, grads, state):
+            updates, state = tx.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        self.fn = jax.jit(step, donate_argnums=(0, 2))
+
+
+class TorchImpl:
+    def __init__(self, torch: Any, name: str, shapes: dict, mode: str):
+        self.params = []
+        for s in shapes.values():
+            p = torch.ones(s, dtype=torch.float32, requires_grad=True)
+            p.grad = torch.full(s, 0.01, dtype=torch.float32)
+            self.params.append(p)
+        self.opt = torch_opt(torch, name, self.params, mode)
+
+    def compile(self) -> tuple[float, None]:
+        return 0.0, None
+
+    def step(self) -> None:
+        self.opt.step()
+
+
+class CopyProbe:
+    """The memory roof: a jitted, donated in-place ``x * s`` over the same number of
+    float32s (read once, written once; ``s`` is a runtime 1.0, so XLA cannot elide it)."""
+
+    def __init__(self, n: int):
+        self.x = jnp.ones((n,), jnp.float32)
+        self.s = jnp.float32(1.0)
+        self.fn = jax.jit(lambda x, s: x * s, donate_argnums=0)
+        self.n = n
+
+    def compile(self) -> tuple[float, int | None]:
+        t0 = time.perf_counter()
+        self.fn = self.fn.lower(self.x, self.s).compile()
+        return time.perf_counter() - t0, _memory_temp_bytes(self.fn)
+
+    def step(self) -> None:
+        self.x = self.fn(self.x, self.s)
+        self.x.block_until_ready()
+
+
+def time_interleaved(impls: dict[str, Any], budget_s: float, min_rounds: int = 5,
+                     max_rounds: int = 200) -> dict[str, np.ndarray]:
+    """Round-robin: every round runs one step of each implementation in turn, so drift in
+    the machine's speed hits all of them alike. Returns the per-step seconds."""
+    for impl in impls.values():  # warm-up (first call after compile)
+        impl.step()
+    probe = {}
+    for name, impl in impls.items():
+        t0 = time.perf_counter()
+        impl.step()
+        probe[name] = time.perf_counter() - t0
+    rounds = int(np.clip(budget_s / max(sum(probe.values()), 1e-9), min_rounds, max_rounds))
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(rounds):
+        for name, impl in impls.items():
+            t0 = time.perf_counter()
+            impl.step()
+            times[name].append(time.perf_counter() - t0)
+    return {name: np.asarray(ts) for name, ts in times.items()}

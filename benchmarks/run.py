@@ -1,0 +1,296 @@
+"""Optimiser-step benchmarks: gradtx vs optax vs torch.optim, interleaved in one run.
+
+Run ``python -m benchmarks.run --quick`` (about 2 minutes on an idle 2-core CPU) or
+``python -m benchmarks.run`` (full). For each optimiser and parameter shape it times a
+jitted step (``update`` + ``apply_updates``, params and state donated,
+``block_until_ready``) of every implementation in round-robin order, so the machine's
+drift hits all alike, and reports medians with the interquartile range, the ratios
+gradtx/optax and gradtx/torch-fused, the effective bandwidth as a percentage of an
+in-place copy measured in the same run, lower+compile time, and the temporary bytes of
+the compiled step (``memory_analysis()``, with donation).
+
+gradtx implementations:
+  ``gradtx``        the plain transform on the parameter tree (``gradtx.make_step``);
+  ``gradtx-pack``   the same transform on ``gradtx.pack(params)`` (parameters, grads and
+                    state held as one buffer per dtype);
+  ``gradtx-packed`` ``gradtx.packed(tx)`` on the plain tree (state packed, grads gathered
+                    and updates scattered every step).
+The ratio columns use the fastest gradtx implementation of the row and name it.
+
+Outputs: a Markdown table on stdout, ``--json PATH``, and ``step_time.png`` in ``--out``.
+torch is optional: without it the torch columns read ``-``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from benchmarks import _impls
+from benchmarks._shapes import n_params, resnet50_shapes, small_leaves_shapes
+
+MODES = {
+    # flat sizes, optimisers on the trees, small-leaves count/size, resnet scale, seconds/case
+    "smoke": dict(flat=(10_000,), tree_opts=("adam",), opts=("adam", "sgd"), no_resnet=True,
+                  leaves=(20, 100), resnet_scale=16, budget=0.05, wrap_small=True),
+    "quick": dict(flat=(1_000_000, 10_000_000), tree_opts=None, small_opts=("adam",),
+                  leaves=(2000, 1000), resnet_scale=1, budget=0.8, wrap_small=False),
+    "full": dict(flat=(1_000_000, 10_000_000, 50_000_000), tree_opts=None,
+                 leaves=(2000, 1000), resnet_scale=1, budget=3.0, wrap_small=True),
+}
+
+
+def _cases(cfg: dict, optimizers: tuple[str, ...], shapes_filter: set[str] | None):
+    opts = cfg.get("opts") or optimizers
+    opts = tuple(o for o in opts if o in optimizers)
+    cases = []
+    for n in cfg["flat"]:
+        cases.append((f"flat {n:.0e}".replace("+0", ""), "flat", {"x": (n,)}, opts, False))
+    tree_opts = cfg["tree_opts"] or opts
+    tree_opts = tuple(o for o in tree_opts if o in optimizers)
+    if not cfg.get("no_resnet"):  # smoke mode: 161 leaves take seconds to compile
+        cases.append(("resnet50", "resnet50", resnet50_shapes(cfg["resnet_scale"]), tree_opts,
+                      True))
+    n_leaves, size = cfg["leaves"]
+    small_opts = tuple(o for o in (cfg.get("small_opts") or tree_opts) if o in optimizers)
+    cases.append((f"{n_leaves}x{size}", "small", small_leaves_shapes(n_leaves, size), small_opts,
+                  cfg["wrap_small"]))
+    return [c for c in cases if shapes_filter is None or c[1] in shapes_filter]
+
+
+def _stats(ts: np.ndarray) -> dict[str, float]:
+    q25, med, q75 = np.percentile(ts * 1e3, [25, 50, 75])
+    return {"median_ms": float(med), "q25_ms": float(q25), "q75_ms": float(q75),
+            "iqr_ms": float(q75 - q25), "n": int(ts.size)}
+
+
+def _run_case(label, kind, shapes, opt, wrap, budget, torch):
+    impls: dict[str, Any] = {}
+    impls["gradtx"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes)
+    if len(shapes) > 1:
+        impls["gradtx-pack"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, packed=True)
+        if wrap:
+            impls["gradtx-packed"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, wrap=True)
+    otx = _impls.optax_opt(opt)
+    if otx is not None:
+        impls["optax"] = _impls.OptaxImpl(otx, shapes)
+    if torch is not None:
+        for mode in ("foreach", "fused"):
+            t = _impls.TorchImpl(torch, opt, shapes, mode)
+            if t.opt is not None:
+                impls[f"torch-{mode}"] = t
+    n = n_params(shapes)
+    impls["copy"] = _impls.CopyProbe(n)
+    compiled = {name: impl.compile() for name, impl in impls.items()}
+    times = _impls.time_interleaved(impls, budget)
+    copy_s = float(np.median(times["copy"]))
+    roof_gbps = 8 * n / copy_s / 1e9
+    need = _impls.BYTES_PER_PARAM[opt] * n
+    rows = []
+    for name in impls:
+        if name == "copy":
+            continue
+        st = _stats(times[name])
+        gbps = need / (st["median_ms"] / 1e3) / 1e9
+        rows.append({"shape": label, "kind": kind, "params": n, "leaves": len(shapes),
+                     "optimizer": opt, "impl": name, **st,
+                     "compile_s": compiled[name][0], "temp_bytes": compiled[name][1],
+                     "gbps": gbps, "pct_roof": 100 * gbps / roof_gbps})
+    copy_row = {"shape": label, "kind": kind, "params": n, "leaves": len(shapes),
+                "optimizer": opt, "impl": "copy", **_stats(times["copy"]),
+                "compile_s": compiled["copy"][0], "temp_bytes": compiled["copy"][1],
+                "gbps": roof_gbps, "pct_roof": 100.0}
+    return rows + [copy_row]
+
+
+def _summary(rows: list[dict]) -> list[dict]:
+    out = []
+    keys = sorted({(r["shape"], r["optimizer"]) for r in rows},
+                  key=lambda k: [r["shape"] for r in rows].index(k[0]))
+    for shape, opt in keys:
+        rs = {r["impl"]: r for r in rows if r["shape"] == shape and r["optimizer"] == opt}
+        gx = [r for name, r in rs.items() if name.startswith("gradtx")]
+        best = min(gx, key=lambda r: r["median_ms"])
+        ox, tf = rs.get("optax"), rs.get("torch-fused")
+        out.append({
+            "shape": shape, "optimizer": opt, "best_gradtx": best["impl"],
+            "gradtx_ms": best["median_ms"], "gradtx_iqr_ms": best["iqr_ms"],
+            "optax_ms": ox["median_ms"] if ox else None,
+            "optax_iqr_ms": ox["iqr_ms"] if ox else None,
+            "torch_foreach_ms": rs["torch-foreach"]["median_ms"] if "torch-foreach" in rs else None,
+            "torch_fused_ms": tf["median_ms"] if tf else None,
+            "ratio_optax": best["median_ms"] / ox["median_ms"] if ox else None,
+            "ratio_plain_optax": rs["gradtx"]["median_ms"] / ox["median_ms"] if ox else None,
+            "ratio_torch_fused": best["median_ms"] / tf["median_ms"] if tf else None,
+            "gradtx_pct_roof": best["pct_roof"], "optax_pct_roof": ox["pct_roof"] if ox else None,
+            "torch_fused_pct_roof": tf["pct_roof"] if tf else None,
+            "copy_gbps": rs["copy"]["gbps"],
+            "compile_gradtx_s": best["compile_s"],
+            "compile_plain_gradtx_s": rs["gradtx"]["compile_s"],
+            "compile_optax_s": ox["compile_s"] if ox else None,
+            "compile_ratio": best["compile_s"] / ox["compile_s"] if ox else None,
+            "temp_bytes_gradtx": best["temp_bytes"], "temp_bytes_optax": ox["temp_bytes"] if ox
+            else None,
+        })
+    return out
+
+
+def _f(x: Any, fmt: str = "{:.3g}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def markdown(rows: list[dict], summary: list[dict], meta: dict) -> str:
+    lines = [
+        f"Run {meta['date']} on {meta['machine']}; jax {meta['jax']}, optax {meta['optax']}, "
+        f"torch {meta['torch']}; mode {meta['mode']}; load average {meta['load_before']} "
+        f"before, {meta['load_after']} after; {meta['seconds']:.0f} s.",
+        "",
+        "Step time: median ms [IQR]. Ratios < 1 mean gradtx is faster. %roof: bytes a "
+        "single-pass step must move / time, over the in-place copy bandwidth of the same run.",
+        "",
+        "| shape | optimizer | gradtx (best impl) | optax | torch foreach | torch fused | "
+        "gradtx/optax | plain gradtx/optax | gradtx/torch fused | %roof gradtx | %roof optax "
+        "| %roof torch fused | copy GB/s | compile s gradtx / optax | temp bytes gradtx / optax |",
+        "|" + "---|" * 15,
+    ]
+    for s in summary:
+        optax_iqr = "" if s["optax_iqr_ms"] is None else f" [{s['optax_iqr_ms']:.2g}]"
+        lines.append(
+            f"| {s['shape']} | {s['optimizer']} | {s['gradtx_ms']:.3g} [{s['gradtx_iqr_ms']:.2g}] "
+            f"({s['best_gradtx']}) | {_f(s['optax_ms'])}{optax_iqr} | "
+            f"{_f(s['torch_foreach_ms'])} | {_f(s['torch_fused_ms'])} | "
+            f"{_f(s['ratio_optax'], '{:.2f}')} | {_f(s['ratio_plain_optax'], '{:.2f}')} | "
+            f"{_f(s['ratio_torch_fused'], '{:.2f}')} | {s['gradtx_pct_roof']:.0f}% | "
+            f"{_f(s['optax_pct_roof'], '{:.0f}%')} | {_f(s['torch_fused_pct_roof'], '{:.0f}%')} | "
+            f"{s['copy_gbps']:.1f} | {s['compile_gradtx_s']:.2f} / "
+            f"{_f(s['compile_optax_s'], '{:.2f}')} | {_f(s['temp_bytes_gradtx'], '{:d}')} / "
+            f"{_f(s['temp_bytes_optax'], '{:d}')} |"
+        )
+    lines += ["", "All implementations:", "",
+              "| shape | optimizer | impl | median ms | IQR ms | n | GB/s | %roof | compile s | "
+              "temp bytes |", "|" + "---|" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {r['optimizer']} | {r['impl']} | {r['median_ms']:.3g} | "
+            f"{r['iqr_ms']:.2g} | {r['n']} | {r['gbps']:.1f} | {r['pct_roof']:.0f}% | "
+            f"{r['compile_s']:.2f} | {_f(r['temp_bytes'], '{:d}')} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    impls = sorted({r["impl"] for r in rows})
+    for opt, style in (("adam", "-o"), ("sgd", "--s")):
+        for impl in impls:
+            pts = sorted((r["params"], r["median_ms"]) for r in rows
+                         if r["kind"] == "flat" and r["optimizer"] == opt and r["impl"] == impl)
+            if pts and (opt == "adam" or impl != "copy"):
+                ax1.plot(*zip(*pts, strict=True), style, label=f"{opt} {impl}")
+            lv = sorted((r["leaves"], 1e6 * r["median_ms"] / r["params"]) for r in rows
+                        if r["optimizer"] == opt and r["impl"] == impl)
+            if opt == "adam" and lv:
+                ax2.plot(*zip(*lv, strict=True), style, label=impl)
+    ax1.set(xscale="log", yscale="log", xlabel="parameters (one flat vector)",
+            ylabel="step time (ms, median)", title="step time vs parameters")
+    ax2.set(xscale="log", yscale="log", xlabel="leaves in the parameter tree",
+            ylabel="ms per million parameters", title="Adam: step time vs leaves")
+    ax1.legend(fontsize=6)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _extra_suites(quick: bool) -> dict[str, Any]:
+    """benchmarks/sweep.py and benchmarks/sharding.py, when present."""
+    import importlib
+
+    out: dict[str, Any] = {}
+    for name in ("sweep", "sharding"):
+        try:
+            mod = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"benchmarks.{name}":
+                raise
+            continue
+        print(f"\n## benchmarks.{name}\n", flush=True)
+        out[name] = mod.run(quick)
+        print(json.dumps(out[name], indent=1, default=str), flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (about 2 minutes)")
+    ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out",
+                    help="folder for the plot (default benchmarks/out/)")
+    ap.add_argument("--optimizers", default=",".join(_impls.OPTIMIZERS),
+                    help="comma-separated subset of " + ",".join(_impls.OPTIMIZERS))
+    ap.add_argument("--shapes", default=None, help="comma-separated subset of flat,resnet50,small")
+    ap.add_argument("--no-torch", action="store_true", help="leave torch out even if installed")
+    ap.add_argument("--no-extra", action="store_true", help="skip the sweep/sharding suites")
+    args = ap.parse_args(argv)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    cfg = MODES[mode]
+    optimizers = tuple(o.strip() for o in args.optimizers.split(",") if o.strip())
+    unknown = set(optimizers) - set(_impls.OPTIMIZERS)
+    if unknown:
+        ap.error(f"unknown optimizers {sorted(unknown)}; choose from {_impls.OPTIMIZERS}")
+    shapes_filter = None if args.shapes is None else set(args.shapes.split(","))
+    torch = None if args.no_torch else _impls.torch_module()
+    import optax
+
+    t0 = time.perf_counter()
+    meta = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, "
+                   f"{jax.devices()[0].platform} backend ({jax.devices()[0].device_kind})",
+        "python": sys.version.split()[0], "jax": jax.__version__, "optax": optax.__version__,
+        "torch": torch.__version__ if torch is not None else "not installed",
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""), "mode": mode,
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+    }
+    rows: list[dict] = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*donated buffers were not usable.*")
+        for label, kind, shapes, opts, wrap in _cases(cfg, optimizers, shapes_filter):
+            for opt in opts:
+                print(f"  {label} {opt} ...", file=sys.stderr, flush=True)
+                rows += _run_case(label, kind, shapes, opt, wrap, cfg["budget"], torch)
+    meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    meta["seconds"] = time.perf_counter() - t0
+    summary = _summary(rows)
+    print(markdown(rows, summary, meta), flush=True)
+    result = {"meta": meta, "summary": summary, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(rows, args.out / "step_time.png")
+    if not args.no_extra and mode != "smoke":
+        result["extra"] = _extra_suites(quick=mode == "quick")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

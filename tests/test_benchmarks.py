@@ -1,0 +1,46 @@
+"""The benchmark suite runs end to end (smoke sizes) and writes its table, JSON and plot.
+
+No timing is asserted: this only checks that the suite works in the test environment.
+"""
+
+import json
+
+import pytest
+
+pytest.importorskip("optax")
+pytest.importorskip("matplotlib")
+
+from benchmarks import run  # noqa: E402
+
+
+def test_smoke_run_writes_table_json_and_plot(tmp_path, capsys):
+    out = tmp_path / "out"
+    result = run.main(["--smoke", "--json", str(tmp_path / "r.json"), "--out", str(out),
+                       "--no-torch"])
+    table = capsys.readouterr().out
+    assert "| shape | optimizer | gradtx (best impl) | optax |" in table
+    assert "| flat 1e4 | adam |" in table and "| 20x100 | adam |" in table
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["meta"]["mode"] == "smoke"
+    impls = {(r["shape"], r["impl"]) for r in data["rows"]}
+    assert {("flat 1e4", "gradtx"), ("flat 1e4", "optax"), ("flat 1e4", "copy"),
+            ("20x100", "gradtx-pack"), ("20x100", "gradtx-packed")} <= impls
+    for s in data["summary"]:
+        assert s["gradtx_ms"] > 0 and s["ratio_optax"] > 0 and s["compile_optax_s"] > 0
+    assert result["summary"] == data["summary"]
+    png = (out / "step_time.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_unknown_optimizer_is_rejected():
+    with pytest.raises(SystemExit):
+        run.main(["--smoke", "--optimizers", "adam,lion"])
+
+
+def test_torch_is_optional(monkeypatch):
+    import sys
+
+    from benchmarks import _impls
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
+    assert _impls.torch_module() is None

@@ -127,6 +127,12 @@ def test_jitted_init_with_state_shardings():
     for name, state in states.items():
         found = _check_state_placement(state, params, MESH)
         assert found >= len(jax.tree.leaves(params)), name
+    # Abstract params (as on a host that must not materialise the whole model) give
+    # the same shardings.
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), params
+    )
+    assert sharding.state_shardings(txs["adam"], abstract) == out["adam"]
     # The sharding tree itself, independent of any array: adam's (count, mu, nu).
     count, mu, nu = out["adam"][0]
     assert count.spec == P() and mu["dense"]["w"].spec == P("x", "y")

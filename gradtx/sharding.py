@@ -179,10 +179,12 @@ def state_shardings(
 
     The state's shapes come from ``jax.eval_shape(tx.init, params)``; every state
     subtree with the structure and leaf shapes of ``params`` (Adam's ``mu`` and ``nu``,
-    momentum's ``trace`` ...) gets the parameters' shardings leaf by leaf, and every
-    other leaf (step counts, PRNG keys) the fully replicated sharding of the same mesh.
-    A per-parameter state stored in another layout (for example a factored second
-    moment from optax) is replicated: correct, but not memory-optimal.
+    momentum's ``trace`` ...), or of one inner subtree of ``params`` (the per-group
+    states of a partitioned optimiser such as ``optax.multi_transform``), gets those
+    parameters' shardings leaf by leaf; every other leaf (step counts, PRNG keys) gets
+    the fully replicated sharding of the same mesh. A per-parameter state stored in
+    another layout (for example a factored second moment from optax) is replicated:
+    correct, but not memory-optimal.
 
     Args:
       tx: any ``GradientTransformation`` (gradtx or optax).

@@ -94,7 +94,14 @@ def learning_rate(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a float or a schedule, got None")
     if callable(value):
         return
+    if not isinstance(value, jax.core.Tracer) and np.ndim(value) != 0:
+        raise TypeError(
+            f"{name} must be a scalar or a schedule, got an array of shape {np.shape(value)}"
+        )
     non_negative(name, value)
+    v = _concrete(value)
+    if v is not None and math.isinf(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 def positive_int(name: str, value: Any) -> None:

@@ -115,9 +115,14 @@ def adadelta(
     paper's rule with no learning rate at all (the step is ``-Delta_t``, as ``lr=1``).
     ``weight_decay`` is L2, added to the gradient first.
 
+    In float16, ``E[Delta^2]`` (about ``eps`` early on) falls below f16's smallest normal
+    number and the steps lose about a digit: keep Adadelta's state in f32 (f32 params).
+
     Reference: Zeiler, 2012."""
+    _checks.non_negative("weight_decay", weight_decay)
     return chain(
-        add_decayed_weights(weight_decay, weight_decay_mask),
+        # Without weight decay the chain needs no params (optax's always asks for them).
+        add_decayed_weights(weight_decay, weight_decay_mask) if weight_decay else identity(),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )

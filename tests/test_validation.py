@@ -78,6 +78,9 @@ BAD_HYPERPARAMETERS = [
     (lambda: gradtx.clip_by_global_norm(-1.0), "max_norm", "-1.0"),
     (lambda: gradtx.add_noise(-0.01, 0.55), "eta", "-0.01"),
     (lambda: gradtx.add_noise(0.01, -0.55), "gamma", "-0.55"),
+    (lambda: gradtx.adam(float("inf")), "learning_rate", "inf"),
+    (lambda: gradtx.sgd(np.float32(np.inf)), "learning_rate", "inf"),
+    (lambda: gradtx.adam(1e-3, b1=jnp.bfloat16(1.5)), "b1", "1.5"),
 ]  # fmt: skip
 
 BAD_TYPES = [
@@ -88,6 +91,11 @@ BAD_TYPES = [
     (lambda: gradtx.scale("a"), "step_size"),
     (lambda: gradtx.adam(1e-3, b1=1j), "b1"),
     (lambda: gradtx.chain(gradtx.adam(1e-3), 0.1), "argument 1"),
+    (lambda: gradtx.adam([0.1, 0.2]), "learning_rate"),
+    (lambda: gradtx.sgd(jnp.ones(3)), "learning_rate"),
+    (lambda: gradtx.add_noise(0.01, 0.55, 1.5), "seed"),
+    (lambda: gradtx.bound_lr(1e-3, final_lr=lambda t: 0.1), "final_lr"),
+    (lambda: gradtx.adabound(1e-3, final_lr=lambda t: 0.1), "final_lr"),
 ]
 
 
@@ -194,6 +202,16 @@ def test_chain_rejects_a_state_of_the_wrong_length():
     opt = gradtx.adam(1e-3)
     with pytest.raises(ValueError, match="chain of 2 transformations"):
         opt.update(G, opt.init(PARAMS)[:1], PARAMS)
+
+
+def test_adadelta_without_weight_decay_needs_no_params():
+    opt = gradtx.adadelta()
+    updates, _ = opt.update(G, opt.init(PARAMS))
+    # Descent: every coordinate moves against its gradient.
+    signs = jax.tree.map(lambda u, g: bool(jnp.all(jnp.sign(u) == -jnp.sign(g))), updates, G)
+    assert all(jax.tree.leaves(signs))
+    with pytest.raises(ValueError, match="params"):
+        gradtx.adadelta(weight_decay=0.1).update(G, gradtx.adadelta(weight_decay=0.1).init(PARAMS))
 
 
 def test_weight_decay_needs_params_and_a_matching_mask():

@@ -249,6 +249,11 @@ def bound_lr(
     Rate*, ICLR 2019 (github.com/Luolc/AdaBound).
     """
     _checks.learning_rate("learning_rate", learning_rate)
+    if callable(final_lr):
+        raise TypeError(
+            "final_lr must be a number (it follows the learning-rate schedule by itself, as "
+            f"final_lr * lr_t / lr_0), got the callable {final_lr!r}"
+        )
     _checks.non_negative("final_lr", final_lr)
     _checks.positive("gamma", gamma)
     _check_moments(b1, b2, eps, 0.0)

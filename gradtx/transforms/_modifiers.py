@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradtx import _checks
 from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule
@@ -132,6 +133,10 @@ def add_noise(
     """
     _checks.non_negative("eta", eta)
     _checks.non_negative("gamma", gamma)
+    if not isinstance(seed, jax.Array) and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+    ):
+        raise TypeError(f"seed must be an int or a PRNG key, got {seed!r}")
 
     def init_fn(params):
         del params

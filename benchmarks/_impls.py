@@ -7,6 +7,7 @@ step, blocking until the result is ready).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -64,6 +65,10 @@ def optax_opt(name: str) -> Any | None:
 
 
 def torch_module() -> Any | None:
+    """torch if importable, else None. Its OpenMP threads are told to sleep when idle
+    (``OMP_WAIT_POLICY=PASSIVE`` unless set): spinning threads would steal the 2 cores
+    from the XLA step that runs next in the interleaved loop."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
@@ -180,7 +185,7 @@ class CopyProbe:
         self.x.block_until_ready()
 
 
-def time_interleaved(impls: dict[str, Any], budget_s: float, min_rounds: int = 5,
+def time_interleaved(impls: dict[str, Any], budget_s: float, min_rounds: int = 7,
                      max_rounds: int = 200) -> dict[str, np.ndarray]:
     """Round-robin: every round runs one step of each implementation in turn, so drift in
     the machine's speed hits all of them alike. Returns the per-step seconds."""
@@ -193,8 +198,12 @@ def time_interleaved(impls: dict[str, Any], budget_s: float, min_rounds: int = 5
         probe[name] = time.perf_counter() - t0
     rounds = int(np.clip(budget_s / max(sum(probe.values()), 1e-9), min_rounds, max_rounds))
     times: dict[str, list[float]] = {name: [] for name in impls}
-    for _ in range(rounds):
-        for name, impl in impls.items():
+    names = list(impls)
+    for r in range(rounds):
+        # rotate the order every round: no implementation always runs right after another
+        # (a runtime whose threads still spin would otherwise slow its successor)
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            impl = impls[name]
             t0 = time.perf_counter()
             impl.step()
             times[name].append(time.perf_counter() - t0)

@@ -45,7 +45,8 @@ MODES = {
     "smoke": dict(flat=(10_000,), tree_opts=("adam",), opts=("adam", "sgd"), no_resnet=True,
                   leaves=(20, 100), resnet_scale=16, budget=0.05, wrap_small=True),
     "quick": dict(flat=(1_000_000, 10_000_000), tree_opts=None, small_opts=("adam",),
-                  leaves=(2000, 1000), resnet_scale=1, budget=0.8, wrap_small=False),
+                  leaves=(2000, 1000), resnet_scale=1, budget=0.6, wrap_small=False,
+                  wrap_tree=False),
     "full": dict(flat=(1_000_000, 10_000_000, 50_000_000), tree_opts=None,
                  leaves=(2000, 1000), resnet_scale=1, budget=3.0, wrap_small=True),
 }
@@ -61,7 +62,7 @@ def _cases(cfg: dict, optimizers: tuple[str, ...], shapes_filter: set[str] | Non
     tree_opts = tuple(o for o in tree_opts if o in optimizers)
     if not cfg.get("no_resnet"):  # smoke mode: 161 leaves take seconds to compile
         cases.append(("resnet50", "resnet50", resnet50_shapes(cfg["resnet_scale"]), tree_opts,
-                      True))
+                      cfg.get("wrap_tree", True)))
     n_leaves, size = cfg["leaves"]
     small_opts = tuple(o for o in (cfg.get("small_opts") or tree_opts) if o in optimizers)
     cases.append((f"{n_leaves}x{size}", "small", small_leaves_shapes(n_leaves, size), small_opts,
@@ -116,8 +117,7 @@ def _run_case(label, kind, shapes, opt, wrap, budget, torch):
 
 def _summary(rows: list[dict]) -> list[dict]:
     out = []
-    keys = sorted({(r["shape"], r["optimizer"]) for r in rows},
-                  key=lambda k: [r["shape"] for r in rows].index(k[0]))
+    keys = list(dict.fromkeys((r["shape"], r["optimizer"]) for r in rows))
     for shape, opt in keys:
         rs = {r["impl"]: r for r in rows if r["shape"] == shape and r["optimizer"] == opt}
         gx = [r for name, r in rs.items() if name.startswith("gradtx")]

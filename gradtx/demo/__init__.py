@@ -13,3 +13,7 @@ functions the notebooks call step by step:
 
 See ``docs/demo.md``. Needs the ``demo`` extra (flax, optax, matplotlib, tqdm, scikit-learn).
 """
+
+from gradtx.demo._common import Config, format_table, notebook_config
+
+__all__ = ["Config", "format_table", "notebook_config"]

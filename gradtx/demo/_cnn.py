@@ -56,7 +56,9 @@ class LeNet(nn.Module):
         small = x.shape[1] < 16
         x = x[..., None]
         x = nn.max_pool(nn.relu(nn.Conv(6, (5, 5), padding=2)(x)), (2, 2), (2, 2))
-        conv2 = nn.Conv(16, (3, 3), padding="SAME") if small else nn.Conv(16, (5, 5), "VALID")
+        conv2 = (
+            nn.Conv(16, (3, 3), padding="SAME") if small else nn.Conv(16, (5, 5), padding="VALID")
+        )
         x = nn.max_pool(nn.relu(conv2(x)), (2, 2), (2, 2))
         x = x.reshape(x.shape[0], -1)
         x = nn.relu(nn.Dense(120)(x))

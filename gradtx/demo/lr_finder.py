@@ -2,10 +2,10 @@
 2017).
 
 1. :func:`gradtx.lr_range_test` on the CNN (SGD+momentum 0.9, batch 32) and on the
-   airfoil regression (plain SGD, batch 10): the loss against an exponentially growing
+   airfoil regression (plain SGD, batch 100): the loss against an exponentially growing
    lr, with both suggestions (steepest descent of the smoothed loss; its minimum / 10).
    The "minimum / 10" lr is then used: on the airfoil for 2 epochs of SGD, next to
-   d2l's hand-picked lr 0.05; on the CNN for parts 2 and 3.
+   d2l's hand-picked lr 0.4 for batch 100; on the CNN for parts 2 and 3.
 2. Gradient accumulation: :class:`gradtx.MultiSteps` with ``k = 4`` micro-batches of 8
    against one batch of 32, same init, same data order, same lr: the parameters agree
    to float rounding.
@@ -34,6 +34,7 @@ TITLE = "LR range test, gradient accumulation, linear scaling rule"
 BATCH_SIZE = _cnn.BATCH_SIZE
 ACCUM_K = 4
 BIG_BATCH = 128
+AIRFOIL_BATCH = 100
 
 
 def _sgdm(lr):
@@ -60,8 +61,13 @@ def range_tests(cfg: Config, data: _cnn.Data) -> dict:
         num_steps=steps,
     )
     X, y = load_airfoil(1500)
-    order = np.random.default_rng(cfg.seed).permutation(len(y))[: 10 * (steps + 1)]
-    batches = [(X[i], y[i]) for i in order.reshape(steps + 1, 10)]
+    order = np.concatenate(
+        [
+            np.random.default_rng(cfg.seed + i).permutation(len(y))
+            for i in range(1 + AIRFOIL_BATCH * (steps + 1) // len(y))
+        ]
+    )
+    batches = [(X[i], y[i]) for i in order[: AIRFOIL_BATCH * (steps + 1)].reshape(steps + 1, -1)]
     air = gradtx.lr_range_test(
         lambda p, b: airfoil.loss(p, *b),
         airfoil.init_params(cfg.seed),
@@ -74,7 +80,9 @@ def range_tests(cfg: Config, data: _cnn.Data) -> dict:
     return {"cnn": cnn, "airfoil": air}
 
 
-def _pick(result, low: float, high: float, fallback: float) -> float:
+def pick_lr(result, low: float, high: float, fallback: float) -> float:
+    """The lr to use from an :class:`gradtx.LRRangeTestResult`, clipped to
+    ``[low, high]``; ``fallback`` when the test gave no answer."""
     # fastai's conservative rule first (the lr at the smoothed minimum / 10), then the
     # steepest-descent point.
     lr = result.lr_min_div10
@@ -84,18 +92,18 @@ def _pick(result, low: float, high: float, fallback: float) -> float:
 
 
 def airfoil_check(cfg: Config, lr: float) -> dict:
-    """Two epochs of SGD (batch 10) at the suggested lr and at d2l's 0.05."""
+    """Two epochs of mini-batch SGD (batch 100) at the suggested lr and at d2l's 0.4."""
     X, y = load_airfoil(1500)
     out = {}
-    for label, value in ((f"suggested {lr:.3g}", lr), ("d2l's 0.05", 0.05)):
-        r = airfoil.Run(label, lambda v=value: gradtx.sgd(v), 10, 2, "sgd")
+    for label, value in ((f"suggested {lr:.3g}", lr), ("d2l's 0.4", 0.4)):
+        r = airfoil.Run(label, lambda v=value: gradtx.sgd(v), AIRFOIL_BATCH, 2, "sgd")
         out[label] = airfoil.train(r, X, y, 2, cfg.seed)
     return out
 
 
 def batch_experiments(cfg: Config, data: _cnn.Data, base_lr: float) -> dict:
     """Batch 32 vs k=4 accumulated micro-batches of 8 vs batch 128 (lr x1 and x4)."""
-    epochs = cfg.pick(1, 5, 15)
+    epochs = cfg.pick(1, 8, 20)
     # A training set that is a whole number of big batches, so every run sees the same
     # examples each epoch and no accumulation window straddles two epochs.
     n = len(data.y_train) // BIG_BATCH * BIG_BATCH
@@ -182,8 +190,8 @@ def plot_batches(b: dict):
 def run(cfg: Config, data: _cnn.Data | None = None) -> dict:
     data = data if data is not None else _cnn.load_data(cfg)
     tests = range_tests(cfg, data)
-    base_lr = _pick(tests["cnn"], 0.003, 0.05, 0.01)
-    air_lr = _pick(tests["airfoil"], 1e-3, 1.0, 0.05)
+    base_lr = pick_lr(tests["cnn"], 0.003, 0.05, 0.01)
+    air_lr = pick_lr(tests["airfoil"], 1e-3, 1.0, 0.05)
     check = airfoil_check(cfg, air_lr)
     rows = [
         (

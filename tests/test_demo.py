@@ -1,0 +1,153 @@
+"""``python -m gradtx.demo`` end to end at its tiny smoke size, plus its argument parsing,
+the table formatter and the Fashion-MNIST path of the CNN experiments."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flax")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+pytest.importorskip("sklearn")
+
+from gradtx.demo import Config, format_table  # noqa: E402
+from gradtx.demo.__main__ import EXPERIMENTS, parse_args  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PNGS = {
+    "1d_gradient_descent",
+    "2d_gd_sgd",
+    "2d_momentum",
+    "2d_adaptive",
+    "airfoil_loss_vs_epoch",
+    "airfoil_loss_vs_time",
+    "cnn_schedules",
+    "adabound_curves",
+    "adabound_lr_sensitivity",
+    "lr_range_test",
+    "batch_size",
+}
+
+
+def _jax_cache_env(tmp_path_factory) -> dict[str, str]:
+    # The same directory tests/test_notebooks.py uses: the notebook kernels then load
+    # what this smoke run compiled instead of compiling it again.
+    cache = tmp_path_factory.getbasetemp() / "gradtx-jax-cache"
+    cache.mkdir(exist_ok=True)
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, tmp_path_factory):
+    out = tmp_path / "plots"
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "MPLBACKEND": "Agg",
+        **_jax_cache_env(tmp_path_factory),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradtx.demo", "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout
+    for name in EXPERIMENTS:
+        assert f"[{name}]" in text, f"no table for {name}:\n{text}"
+    # Rows of each table, with the numbers the experiments are about.
+    for row in (
+        "x^2, lr 1.1",
+        "RMSProp lr 0.4 decay 0.9",
+        "AMSBound lr 0.01 final 0.1",
+        "warmup 5 ep + cosine",
+        "AdaBound",
+        "MultiSteps k=4",
+        "linear_scaling_rule(lr, 128, 32)",
+    ):
+        assert row in text, f"missing row {row!r}:\n{text}"
+    assert {p.stem for p in out.glob("*.png")} == PNGS
+    assert all(p.stat().st_size > 5000 for p in out.glob("*.png"))
+    assert "%|" in proc.stderr  # the tqdm bars
+    # The 1-D table is exact arithmetic: x_10 = (1 - 2 lr)^10 * 10.
+    line = next(ln for ln in text.splitlines() if ln.startswith("x^2, lr 0.2 "))
+    assert float(line.split()[4]) == pytest.approx(10 * 0.6**10, rel=1e-3)
+    # Gradient accumulation reproduces the big batch's parameters.
+    acc = next(ln for ln in text.splitlines() if "MultiSteps k=4" in ln)
+    assert float(acc.split("max |dparam| ")[1].split()[0]) < 1e-4
+
+
+def test_parse_args():
+    a = parse_args([])
+    assert a.names == list(EXPERIMENTS) and a.out == Path("gradtx-demo") and not a.full
+    a = parse_args(["--only", "lrfinder", "1", "2d", "--full", "--out", "x"])
+    assert a.names == ["1d", "2d", "lrfinder"] and a.full and a.out == Path("x")
+    for bad in (
+        ["--only", "nope"],
+        ["--only", "7"],
+        ["--full", "--smoke"],
+        ["--data-dir", "/no/such/dir"],
+    ):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
+def test_config_and_table():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        Config(mode="huge")
+    assert Config(mode="full").pick(1, 2, 3) == 3
+    table = format_table("T", ("a", "bb"), [("x", 1.23456), ("yy", float("nan")), ("z", 1e-5)])
+    lines = table.splitlines()
+    assert lines[0] == "T" and "1.235" in table and "nan" in table and "1.00e-05" in table
+    assert len({len(ln.rstrip()) for ln in lines[1:2] + lines[3:4] + lines[-1:]}) == 1
+
+
+def _write_idx(path: Path, arr: np.ndarray, code: int, compress: bool) -> None:
+    header = bytes([0, 0, code, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+    raw = header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+
+
+def test_cnn_runs_on_fashion_mnist_idx_files(tmp_path):
+    from gradtx import sgd
+    from gradtx.demo import _cnn
+
+    rng = np.random.default_rng(0)
+    for prefix, n, gz in (("train", 64, True), ("t10k", 40, False)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        ext = ".gz" if gz else ""
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte{ext}", images, 0x08, gz)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte{ext}", labels, 0x08, gz)
+    cfg = Config(mode="smoke", data_dir=tmp_path, progress=False)
+    data = _cnn.load_data(cfg)
+    assert data.name == "Fashion-MNIST" and data.x_train.shape == (64, 28, 28)
+    h = _cnn.train(cfg, sgd, np.array([0.01, 0.0], np.float32), data, batch_size=32, epochs=1)
+    assert h.test_acc.shape == (2, 1) and np.all(np.isfinite(h.train_loss))
+    # lr 0 leaves the (shared) initial params untouched; lr 0.01 moves them.
+    p0 = _cnn.init_params(data)
+    import jax
+
+    moved = [
+        np.abs(np.asarray(a)[0] - b).max()
+        for a, b in zip(jax.tree.leaves(h.params), jax.tree.leaves(p0), strict=True)
+    ]
+    still = [
+        np.abs(np.asarray(a)[1] - b).max()
+        for a, b in zip(jax.tree.leaves(h.params), jax.tree.leaves(p0), strict=True)
+    ]
+    assert max(moved) > 0 and max(still) == 0

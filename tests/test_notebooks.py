@@ -1,0 +1,107 @@
+"""Every notebook in notebooks/ runs, top to bottom, in a fresh Jupyter kernel.
+
+The kernel is this test's own Python (``sys.executable``) through a kernelspec written to
+a temporary ``JUPYTER_PATH``, so nothing needs to be registered on the machine (a fresh
+CI venv has ipykernel but maybe no kernelspec). ``GRADTX_NOTEBOOK_FAST=1`` makes the
+notebooks run their experiments at the tiny "smoke" size; a persistent JAX compilation
+cache shared with tests/test_demo.py (same session directory) saves recompiling what the
+demo's smoke run already compiled.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+KERNEL = "gradtx-test-python"
+
+
+def jax_cache_env(tmp_path_factory) -> dict[str, str]:
+    """A persistent compilation cache in this session's pytest temp dir (shared by the
+    demo smoke run and the notebook kernels, cold in every new session)."""
+    cache = tmp_path_factory.getbasetemp() / "gradtx-jax-cache"
+    cache.mkdir(exist_ok=True)
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory):
+    """Writes a kernelspec running ``sys.executable -m ipykernel_launcher`` and returns
+    the environment that makes Jupyter find it."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec_dir = root / "kernels" / KERNEL
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "gradtx test kernel",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    env = {"JUPYTER_PATH": str(root), "GRADTX_NOTEBOOK_FAST": "1", "JAX_PLATFORMS": "cpu"}
+    env.update(jax_cache_env(tmp_path_factory))
+    return env
+
+
+def test_every_theme_has_a_notebook():
+    names = {p.name for p in NOTEBOOKS}
+    for theme in (
+        "01_gradient_descent_sgd",
+        "02_momentum_adaptive",
+        "03_schedules",
+        "04_adabound",
+        "05_batch_size_lr_range_test",
+    ):
+        assert f"{theme}.ipynb" in names
+
+
+def test_notebooks_are_built_from_the_script_and_have_no_outputs():
+    sys.path.insert(0, str(ROOT / "notebooks"))
+    try:
+        import _build_notebooks
+    finally:
+        sys.path.pop(0)
+    for name, built in _build_notebooks.build().items():
+        on_disk = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        assert [c.source for c in on_disk.cells] == [c.source for c in built.cells], (
+            f"{name} is stale: run python notebooks/_build_notebooks.py"
+        )
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs, f"{path.name} is committed with outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path, kernel_env, monkeypatch):
+    for key, value in kernel_env.items():
+        monkeypatch.setenv(key, value)
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name=KERNEL,
+        timeout=300,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code)
+    if path.name[:2].isdigit():  # the numbered demo notebooks all plot inline
+        assert any(
+            o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
+            for c in code
+            for o in c.outputs
+        ), f"{path.name} showed no plot"

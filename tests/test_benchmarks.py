@@ -4,11 +4,17 @@ No timing is asserted: this only checks that the suite works in the test environ
 """
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("optax")
 pytest.importorskip("matplotlib")
+
+ROOT = str(Path(__file__).resolve().parents[1])  # benchmarks/ is not an installed package
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 from benchmarks import run  # noqa: E402
 
@@ -38,8 +44,6 @@ def test_unknown_optimizer_is_rejected():
 
 
 def test_torch_is_optional(monkeypatch):
-    import sys
-
     from benchmarks import _impls
 
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError

@@ -220,14 +220,16 @@ lr_finder.plot_range_tests(tests);"""),
 ## Gradient accumulation and the linear scaling rule
 
 `MultiSteps(opt, every_k_schedule=4)` averages 4 micro-batch gradients and applies one
-update: the same parameters as one step on the concatenated batch, up to float rounding.
+update: the same parameters as one step on the concatenated batch, up to float rounding
+(which, like any change in the order of a float sum, grows slowly over a long run).
 A 4x larger batch gives 4x fewer updates per epoch; the linear scaling rule multiplies the
 lr by 4 to make up for it."""),
         ("code", """\
 base_lr = lr_finder.pick_lr(tests["cnn"], 0.003, 0.05, 0.01)
 b = lr_finder.batch_experiments(cfg, data, base_lr)
 print(f"base lr {base_lr:.3g}, scaled lr {b['scaled_lr']:.3g}")
-print(f"accumulated vs big batch: max |param difference| = {b['max_abs_diff']:.2e}")
+print(f"accumulated vs big batch, max |param difference| after 1 epoch: "
+      f"{b['max_abs_diff_first_epoch']:.1e}, after {b['epochs']}: {b['max_abs_diff']:.1e}")
 lr_finder.plot_batches(b);"""),
     ],
 }

@@ -86,17 +86,14 @@ def accuracy(params, x, y) -> jax.Array:
 
 class History(NamedTuple):
     """Per-epoch metrics, each ``(N, epochs)``: the mean mini-batch loss and accuracy of
-    the epoch (as d2l reports them) and the test accuracy after it; plus final params."""
+    the epoch (as d2l reports them) and the test accuracy after it; plus the params
+    after the first and the last epoch."""
 
     train_loss: np.ndarray
     train_acc: np.ndarray
     test_acc: np.ndarray
     params: Any
-
-
-def stack(trees: list) -> Any:
-    """Stacks pytrees of the same structure along a new leading axis (the sweep axis)."""
-    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+    first_epoch_params: Any
 
 
 def make_epoch(
@@ -153,7 +150,7 @@ def train(
     params = jax.tree.map(lambda a: jnp.broadcast_to(a, (num, *a.shape)), p0)
     state = vm_init(hparams, params)
     key = jax.random.key(cfg.seed + 1)
-    metrics = []
+    metrics, first = [], None
     own = bar is None
     bar = progress(cfg, epochs, desc) if own else bar
     try:
@@ -161,9 +158,10 @@ def train(
             key, sub = jax.random.split(key)
             params, state, m = vm_epoch(hparams, params, state, sub)
             metrics.append(np.asarray(m))
+            first = params if first is None else first
             bar.update(1)
     finally:
         if own:
             bar.close()
     m = np.stack(metrics, axis=1)  # (N, epochs, 3)
-    return History(m[..., 0], m[..., 1], m[..., 2], params)
+    return History(m[..., 0], m[..., 1], m[..., 2], params, first)

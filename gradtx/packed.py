@@ -238,8 +238,12 @@ def packed(tx: GradientTransformation) -> GradientTransformation:
     way out, so the result is an ordinary tree and the numbers equal ``tx``'s (for
     elementwise transforms exactly). The packing layout is fixed by ``init``.
 
-    When the parameter tree may change representation, packing the parameters
-    themselves with :func:`pack` is faster (no gather and scatter per step).
+    Performance: packing the parameters themselves with :func:`pack` is much faster,
+    as this wrapper gathers the gradients and parameters and scatters the updates on
+    every step. Measured (benchmarks/RESULTS.md, 2-core CPU, Adam): on 2000 leaves of
+    1000 parameters about 0.5x optax's step time but a longer compile; on a
+    ResNet-50-like tree (161 leaves, 25.6M params) about 2.3x optax's time and 100 MB of
+    temporaries. Use it for many small leaves when the parameter tree cannot change.
 
     Example::
 

@@ -34,11 +34,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import jax
-import numpy as np
+if not __package__:  # run as a script: python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import _impls
-from benchmarks._shapes import n_params, resnet50_shapes, small_leaves_shapes
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks import _impls  # noqa: E402
+from benchmarks._shapes import n_params, resnet50_shapes, small_leaves_shapes  # noqa: E402
 
 MODES = {
     # flat sizes, optimisers on the trees, small-leaves count/size, resnet scale, seconds/case

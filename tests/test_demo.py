@@ -112,6 +112,7 @@ def test_config_and_table():
     assert Config(mode="full").pick(1, 2, 3) == 3
     table = format_table("T", ("a", "bb"), [("x", 1.23456), ("yy", float("nan")), ("z", 1e-5)])
     lines = table.splitlines()
+    assert all(ln == ln.rstrip() for ln in lines)
     assert lines[0] == "T" and "1.235" in table and "nan" in table and "1.00e-05" in table
     assert len({len(ln.rstrip()) for ln in lines[1:2] + lines[3:4] + lines[-1:]}) == 1
 

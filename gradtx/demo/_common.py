@@ -73,7 +73,7 @@ def format_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any
     out = [title, line, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
     out.append(line)
-    return "\n".join(out)
+    return "\n".join(ln.rstrip() for ln in out)
 
 
 def print_table(cfg: Config, title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]):

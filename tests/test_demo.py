@@ -37,25 +37,13 @@ PNGS = {
 }
 
 
-def _jax_cache_env(tmp_path_factory) -> dict[str, str]:
-    # The same directory tests/test_notebooks.py uses: the notebook kernels then load
-    # what this smoke run compiled instead of compiling it again.
-    cache = tmp_path_factory.getbasetemp() / "gradtx-jax-cache"
-    cache.mkdir(exist_ok=True)
-    return {
-        "JAX_COMPILATION_CACHE_DIR": str(cache),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-
-
-def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, tmp_path_factory):
+def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_env):
     out = tmp_path / "plots"
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "MPLBACKEND": "Agg",
-        **_jax_cache_env(tmp_path_factory),
+        **jax_cache_env,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "gradtx.demo", "--smoke", "--out", str(out)],

@@ -25,20 +25,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "gradtx-test-python"
 
 
-def jax_cache_env(tmp_path_factory) -> dict[str, str]:
-    """A persistent compilation cache in this session's pytest temp dir (shared by the
-    demo smoke run and the notebook kernels, cold in every new session)."""
-    cache = tmp_path_factory.getbasetemp() / "gradtx-jax-cache"
-    cache.mkdir(exist_ok=True)
-    return {
-        "JAX_COMPILATION_CACHE_DIR": str(cache),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-
-
 @pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory):
+def kernel_env(tmp_path_factory, jax_cache_env):
     """Writes a kernelspec running ``sys.executable -m ipykernel_launcher`` and returns
     the environment that makes Jupyter find it."""
     root = tmp_path_factory.mktemp("jupyter")
@@ -51,7 +39,7 @@ def kernel_env(tmp_path_factory):
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     env = {"JUPYTER_PATH": str(root), "GRADTX_NOTEBOOK_FAST": "1", "JAX_PLATFORMS": "cpu"}
-    env.update(jax_cache_env(tmp_path_factory))
+    env.update(jax_cache_env)
     return env
 
 

@@ -59,7 +59,7 @@ def scale_by_schedule(schedule: Callable[[jax.Array], Any]) -> GradientTransform
 
 
 def scale_by_learning_rate(
-    learning_rate: ScalarOrSchedule | None, *, flip_sign: bool = True
+    learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
 ) -> GradientTransformation:
     """Scales by the negative learning rate: ``u_t = -lr(t) * g_t``.
 

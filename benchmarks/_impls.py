@@ -48,6 +48,16 @@ def gradtx_opt(name: str) -> Any:
     }[name]()
 
 
+def native_opt(name: str) -> Any | None:
+    """The ``gradtx.native`` transformation (single-pass C++ kernel on CPU) for ``name``,
+    or None when it has none or the kernel is unavailable (no compiler, not CPU)."""
+    from gradtx import native
+
+    if name != "adam" or jax.default_backend() != "cpu" or not native.available():
+        return None
+    return native.adam(LR)
+
+
 def optax_opt(name: str) -> Any | None:
     import optax
 
@@ -113,14 +123,20 @@ def _memory_temp_bytes(compiled: Any) -> int | None:
 class JaxImpl:
     """``params, state = step(params, grads, state)`` jitted, params and state donated."""
 
-    def __init__(self, tx: Any, shapes: dict, *, packed: bool = False, wrap: bool = False):
+    def __init__(self, tx: Any, shapes: dict, *, packed: bool = False, wrap: bool = False,
+                 native: bool = False):
         self.tx = gradtx.packed(tx) if wrap else tx
         params, grads = _tree(shapes, 1.0), _tree(shapes, 0.01)
         if packed:
             params, grads = gradtx.pack(params), gradtx.pack(grads)
         self.params, self.grads = params, grads
         self.state = self.tx.init(params)
-        self.fn = gradtx.make_step(self.tx)  # update + apply_updates, donated
+        if native:  # gradtx.native.make_step: the FFI kernel for supported optimisers
+            from gradtx import native as _native
+
+            self.fn = _native.make_step(self.tx)
+        else:
+            self.fn = gradtx.make_step(self.tx)  # update + apply_updates, donated
 
     def compile(self) -> tuple[float, int | None]:
         t0 = time.perf_counter()

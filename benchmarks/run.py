@@ -14,7 +14,10 @@ gradtx implementations:
   ``gradtx-pack``   the same transform on ``gradtx.pack(params)`` (parameters, grads and
                     state held as one buffer per dtype);
   ``gradtx-packed`` ``gradtx.packed(tx)`` on the plain tree (state packed, grads gathered
-                    and updates scattered every step).
+                    and updates scattered every step);
+  ``gradtx-native`` ``gradtx.native.make_step`` (Adam only, CPU, when a C++ compiler is
+                    available): the single-pass FFI kernel, on ``gradtx.pack(params)``
+                    for trees.
 The ratio columns use the fastest gradtx implementation of the row and name it.
 
 Outputs: a Markdown table on stdout, ``--json PATH``, and ``step_time.png`` in ``--out``.
@@ -86,6 +89,9 @@ def _run_case(label, kind, shapes, opt, wrap, budget, torch):
         impls["gradtx-pack"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, packed=True)
         if wrap:
             impls["gradtx-packed"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, wrap=True)
+    ntx = _impls.native_opt(opt)
+    if ntx is not None:
+        impls["gradtx-native"] = _impls.JaxImpl(ntx, shapes, packed=len(shapes) > 1, native=True)
     otx = _impls.optax_opt(opt)
     if otx is not None:
         impls["optax"] = _impls.OptaxImpl(otx, shapes)

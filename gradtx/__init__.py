@@ -88,6 +88,7 @@ from gradtx.sharding import bytes_per_device, fsdp_shardings, make_train_step, s
 
 # isort: split
 # --- performance ---
+from gradtx import native
 from gradtx.fused import make_step, update_and_apply
 from gradtx.packed import PackedState, PackedTree, pack, packed, unpack
 

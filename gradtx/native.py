@@ -44,7 +44,6 @@ extension: optax has no native kernels; torch's ``Adam(fused=True)`` is the anal
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import functools
 import hashlib
 import logging
@@ -197,6 +196,8 @@ def _build() -> Path:
     """Compiles the kernel into the cache (once per source/flags/jax/CPU); returns the path.
 
     Raises ``RuntimeError`` if no compiler is found or compilation fails."""
+    import fcntl  # POSIX only; imported here so `import gradtx` works everywhere
+
     import jaxlib
 
     cxx = _compiler()

@@ -63,13 +63,27 @@ def make_step(
 
     Differs from optax, which has no such helper (users write the jit themselves).
     """
+    return build_step(update_and_apply, tx, donate=donate, donate_grads=donate_grads, jit=jit)
+
+
+def build_step(
+    apply_fn: Callable[..., tuple[Params, OptState]],
+    tx: Any,
+    *,
+    donate: bool,
+    donate_grads: bool,
+    jit: bool,
+) -> Callable[..., tuple[Params, OptState]]:
+    """``step(params, grads, state, **extra) = apply_fn(tx, params, grads, state, **extra)``,
+    jitted with the chosen buffers donated: the body of :func:`make_step` and of
+    ``gradtx.native.make_step``, which differ only in ``apply_fn``."""
     if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
         raise TypeError(
             f"make_step: tx must be a gradient transformation, got {type(tx).__name__}"
         )
 
     def step(params, grads, state, **extra_args):
-        return update_and_apply(tx, params, grads, state, **extra_args)
+        return apply_fn(tx, params, grads, state, **extra_args)
 
     if not jit:
         return step

@@ -62,6 +62,7 @@ import jax.numpy as jnp
 
 from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates
 from gradtx._tree import bias_correction, safe_increment
+from gradtx.fused import build_step
 from gradtx.fused import update_and_apply as _pure_update_and_apply
 from gradtx.optimizers import adam as _adam
 from gradtx.transforms import ScaleByAdamState, ScaleByScheduleState
@@ -404,15 +405,4 @@ def make_step(
         step = gradtx.native.make_step(opt)
         params, state = step(params, grads, state)
     """
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise TypeError(
-            f"make_step: tx must be a gradient transformation, got {type(tx).__name__}"
-        )
-
-    def step(params, grads, state, **extra_args):
-        return update_and_apply(tx, params, grads, state, **extra_args)
-
-    if not jit:
-        return step
-    donated = ((0, 2) if donate else ()) + ((1,) if donate_grads else ())
-    return jax.jit(step, donate_argnums=tuple(sorted(donated)))
+    return build_step(update_and_apply, tx, donate=donate, donate_grads=donate_grads, jit=jit)

@@ -230,13 +230,23 @@ def _build() -> Path:
     return lib
 
 
+_registered: list[ctypes.CDLL] = []  # FFI registration is process-wide: at most once
+
+
 @functools.cache
 def _load() -> bool:
-    """Builds (or finds) and registers the kernel; False, logged, if anything fails."""
+    """Builds (or finds) and registers the kernel; False, logged, if anything fails.
+
+    The build runs on every uncached call (so a new cache dir is filled), but the FFI
+    target is registered only once per process: XLA rejects a second registration of
+    the same name from another library."""
     try:
-        lib = ctypes.cdll.LoadLibrary(str(_build()))
-        jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.GradtxAdamF32),
-                                    platform="cpu")
+        path = _build()
+        if not _registered:
+            lib = ctypes.cdll.LoadLibrary(str(path))
+            jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.GradtxAdamF32),
+                                        platform="cpu")
+            _registered.append(lib)  # keeps the library loaded for the process' lifetime
     except Exception as e:  # noqa: BLE001 - any failure means: use the pure-JAX path
         log.debug("gradtx.native: kernel unavailable, using the pure-JAX step: %s", e)
         return False

@@ -34,18 +34,29 @@ OPTIMIZERS = tuple(BYTES_PER_PARAM)
 LR = 1e-3
 
 
+# Each benchmarked optimiser: (alias name, keyword arguments besides the learning rate).
+# gradtx and optax share the alias names, so one table builds both.
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("sgd", {}),
+    "sgd_momentum": ("sgd", {"momentum": 0.9}),
+    "adam": ("adam", {}),
+    "adamw": ("adamw", {"weight_decay": 1e-4}),
+    "yogi": ("yogi", {}),
+    "amsgrad": ("amsgrad", {}),
+    "adagrad": ("adagrad", {}),
+    "rmsprop": ("rmsprop", {}),
+    "adabound": ("adabound", {}),
+}
+
+
+def _build(library: Any, name: str) -> Any | None:
+    alias, kwargs = OPTIMIZERS[name]
+    factory = getattr(library, alias, None)
+    return None if factory is None else factory(LR, **kwargs)
+
+
 def gradtx_opt(name: str) -> Any:
-    return {
-        "sgd": lambda: gradtx.sgd(LR),
-        "sgd_momentum": lambda: gradtx.sgd(LR, momentum=0.9),
-        "adam": lambda: gradtx.adam(LR),
-        "adamw": lambda: gradtx.adamw(LR, weight_decay=1e-4),
-        "yogi": lambda: gradtx.yogi(LR),
-        "amsgrad": lambda: gradtx.amsgrad(LR),
-        "adagrad": lambda: gradtx.adagrad(LR),
-        "rmsprop": lambda: gradtx.rmsprop(LR),
-        "adabound": lambda: gradtx.adabound(LR),
-    }[name]()
+    return _build(gradtx, name)
 
 
 def native_opt(name: str) -> Any | None:
@@ -59,19 +70,10 @@ def native_opt(name: str) -> Any | None:
 
 
 def optax_opt(name: str) -> Any | None:
+    """optax's alias of the same name, or None (optax has no AdaBound)."""
     import optax
 
-    factory = {
-        "sgd": lambda: optax.sgd(LR),
-        "sgd_momentum": lambda: optax.sgd(LR, momentum=0.9),
-        "adam": lambda: optax.adam(LR),
-        "adamw": lambda: optax.adamw(LR, weight_decay=1e-4),
-        "yogi": lambda: optax.yogi(LR),
-        "amsgrad": lambda: optax.amsgrad(LR),
-        "adagrad": lambda: optax.adagrad(LR),
-        "rmsprop": lambda: optax.rmsprop(LR),
-    }.get(name)  # optax has no AdaBound
-    return None if factory is None else factory()
+    return _build(optax, name)
 
 
 def torch_module() -> Any | None:

@@ -64,9 +64,12 @@ def native_opt(name: str) -> Any | None:
     or None when it has none or the kernel is unavailable (no compiler, not CPU)."""
     from gradtx import native
 
-    if name != "adam" or jax.default_backend() != "cpu" or not native.available():
+    if name not in ("adam", "adamw") or jax.default_backend() != "cpu":
         return None
-    return native.adam(LR)
+    if not native.available():
+        return None
+    alias, kwargs = OPTIMIZERS[name]
+    return getattr(native, alias)(LR, **kwargs)
 
 
 def optax_opt(name: str) -> Any | None:

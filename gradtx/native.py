@@ -1,4 +1,4 @@
-"""Opt-in single-pass Adam step on CPU: a fused C++ kernel called through JAX's FFI.
+"""Opt-in single-pass Adam/AdamW step on CPU: a fused C++ kernel called through JAX's FFI.
 
 XLA's CPU backend (jax 0.10.2) writes each updated array in its own pass, so a jitted
 Adam step streams memory three times (about 44 bytes per parameter instead of 28; see
@@ -7,7 +7,8 @@ moments once and writes parameters and moments once, in place (the outputs alias
 donated inputs), on XLA's intra-op thread pool. On the project's 2-core CPU it ran at
 97-105% of the in-place copy bandwidth (pure JAX: 65-72%); see ``benchmarks/RESULTS.md``.
 
-Usage (the transformation is an ordinary gradtx ``adam``; only the step differs)::
+Usage (the transformation is an ordinary gradtx ``adam`` or ``adamw``; only the step
+differs)::
 
     import gradtx.native
 
@@ -17,7 +18,8 @@ Usage (the transformation is an ordinary gradtx ``adam``; only the step differs)
     params, state = step(params, grads, state)
 
 :func:`make_step` and :func:`update_and_apply` use the kernel only when all of these hold:
-``tx`` was built by :func:`adam` (float or schedule learning rate), the step runs on CPU,
+``tx`` was built by :func:`adam` or :func:`adamw` (float or schedule learning rate and
+weight decay; a weight-decay mask of Python booleans), the step runs on CPU,
 every parameter, gradient and moment leaf is float32, and the kernel is available (a C++
 compiler was found and the build succeeded; ``GRADTX_DISABLE_NATIVE=1`` turns it off).
 Otherwise they run the pure-JAX step (``gradtx.update_and_apply``), which stays the
@@ -65,16 +67,19 @@ from gradtx._tree import bias_correction, safe_increment
 from gradtx.fused import build_step
 from gradtx.fused import update_and_apply as _pure_update_and_apply
 from gradtx.optimizers import adam as _adam
-from gradtx.transforms import ScaleByAdamState, ScaleByScheduleState
+from gradtx.optimizers import adamw as _adamw
+from gradtx.transforms import ScaleByAdamState, ScaleByScheduleState, WeightDecayState
+from gradtx.transforms._modifiers import _full_mask
 
-__all__ = ["adam", "available", "make_step", "update_and_apply"]
+__all__ = ["adam", "adamw", "available", "make_step", "update_and_apply"]
 
 log = logging.getLogger("gradtx.native")
 
 _TARGET = "gradtx_adam_f32"
 
 _SOURCE = r"""
-// gradtx single-pass Adam (scale_by_adam + scale_by_learning_rate + apply_updates), f32.
+// gradtx single-pass Adam/AdamW (scale_by_adam [+ add_decayed_weights] +
+// scale_by_learning_rate + apply_updates), f32.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -86,19 +91,32 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-// s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr]
-struct Scal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr; };
+// s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd]
+struct Scal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd; };
 
+// Decay: AdamW's decoupled weight decay, u <- u + wd * p (a separate loop, so that
+// without decay a non-finite p is not turned into NaN by 0 * p).
+template <bool Decay>
 void adam_range(const float* __restrict g, float* __restrict p, float* __restrict m,
                 float* __restrict v, int64_t lo, int64_t hi, const Scal& s) {
   for (int64_t i = lo; i < hi; ++i) {
     const float gi = g[i];
     const float mn = s.omb1 * gi + s.b1 * m[i];
     const float vn = s.omb2 * (gi * gi) + s.b2 * v[i];
-    const float u = (mn * s.ic1) / (std::sqrt(vn * s.ic2 + s.eps_root) + s.eps);
+    float u = (mn * s.ic1) / (std::sqrt(vn * s.ic2 + s.eps_root) + s.eps);
+    if (Decay) u = u + s.wd * p[i];
     p[i] = p[i] + s.neg_lr * u;
     m[i] = mn;
     v[i] = vn;
+  }
+}
+
+void adam_any(const float* g, float* p, float* m, float* v, int64_t lo, int64_t hi,
+              const Scal& s) {
+  if (s.wd != 0.0f) {
+    adam_range<true>(g, p, m, v, lo, hi, s);
+  } else {
+    adam_range<false>(g, p, m, v, lo, hi, s);
   }
 }
 
@@ -107,12 +125,12 @@ ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<f
                     ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
                     ffi::ResultBuffer<ffi::F32> mo, ffi::ResultBuffer<ffi::F32> vo) {
   const int64_t n = p.element_count();
-  if (scal.element_count() != 9 || g.element_count() != n || m.element_count() != n ||
+  if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
       v.element_count() != n) {
     return ffi::Error::InvalidArgument("gradtx_adam_f32: operand sizes do not match");
   }
   const float* sc = scal.typed_data();
-  const Scal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8]};
+  const Scal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
   float* P = po->typed_data();
   float* M = mo->typed_data();
   float* V = vo->typed_data();
@@ -125,7 +143,7 @@ ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<f
   const int64_t items = (n + block - 1) / block;
   const int64_t helpers = std::min<int64_t>(pool.num_threads(), items - 1);
   if (helpers <= 0) {
-    adam_range(G, P, M, V, 0, n, s);
+    adam_any(G, P, M, V, 0, n, s);
     return ffi::Error::Success();
   }
   // Items are claimed from a shared counter by the calling thread and by helper tasks
@@ -136,7 +154,7 @@ ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<f
   auto work = [=]() {
     int64_t k;
     while ((k = sh->next.fetch_add(1, std::memory_order_relaxed)) < items) {
-      adam_range(G, P, M, V, k * block, std::min(n, (k + 1) * block), s);
+      adam_any(G, P, M, V, k * block, std::min(n, (k + 1) * block), s);
       sh->done.fetch_add(1, std::memory_order_release);
     }
   };
@@ -280,9 +298,12 @@ class _AdamConfig(NamedTuple):
     b2: float
     eps: float
     eps_root: float
+    decoupled: bool = False  # AdamW: the state has a WeightDecayState in the middle
+    weight_decay: Any = 0.0  # float or schedule
+    mask: Any = None
 
 
-# update function of a transformation built by adam() -> its hyperparameters
+# update function of a transformation built by adam() or adamw() -> its hyperparameters
 _SUPPORTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -318,6 +339,40 @@ def adam(
     return tx
 
 
+def adamw(
+    learning_rate: Any,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    weight_decay: Any = 1e-4,
+    mask: Any = None,
+) -> GradientTransformation:
+    r"""``gradtx.adamw`` (same transformation, same state), recognised by :func:`make_step`.
+
+    .. math::
+        p_t = p_{t-1} - \mathrm{lr}(t)\Big(\frac{\hat m_t}
+        {\sqrt{\hat v_t + \epsilon_{root}} + \epsilon} + \lambda(t)\,p_{t-1}\Big)
+
+    with :func:`adam`'s moments. Defaults as ``gradtx.adamw`` and optax
+    (``weight_decay=1e-4``; torch's is 1e-2). ``learning_rate`` and ``weight_decay`` are
+    floats or schedules; ``mask`` (a tree of booleans, a prefix of one, or a function of
+    the params returning one) leaves the False leaves undecayed. The kernel runs when the
+    mask's leaves are Python booleans; a mask of arrays takes the pure-JAX step.
+
+    Example::
+
+        opt = gradtx.native.adamw(1e-3, weight_decay=1e-2)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
+    """
+    tx = _adamw(learning_rate, b1, b2, eps, eps_root, None, weight_decay, mask)
+    _SUPPORTED[tx.update] = _AdamConfig(learning_rate, b1, b2, eps, eps_root, True,
+                                        weight_decay, mask)
+    return tx
+
+
 def _native_plan(tx: Any, params: Params, grads: Updates, state: OptState) -> str | None:
     """None if the native kernel can run this step, else the reason it cannot."""
     try:
@@ -325,11 +380,13 @@ def _native_plan(tx: Any, params: Params, grads: Updates, state: OptState) -> st
     except (AttributeError, TypeError):  # no update, or not weak-referenceable
         cfg = None
     if cfg is None:
-        return "tx was not built by gradtx.native.adam"
-    if not (isinstance(state, tuple) and len(state) == 2
+        return "tx was not built by gradtx.native.adam or gradtx.native.adamw"
+    middle = (WeightDecayState,) if cfg.decoupled else ()
+    if not (isinstance(state, tuple) and len(state) == 2 + len(middle)
             and isinstance(state[0], ScaleByAdamState)
-            and isinstance(state[1], (EmptyState, ScaleByScheduleState))):
-        return "state is not the state of gradtx.native.adam"
+            and all(isinstance(s, c) for s, c in zip(state[1:-1], middle, strict=True))
+            and isinstance(state[-1], (EmptyState, ScaleByScheduleState))):
+        return "state is not the state of the gradtx.native optimiser"
     treedef = jax.tree.structure(params)
     try:
         trees = [treedef.flatten_up_to(t) for t in (grads, state[0].mu, state[0].nu)]
@@ -339,13 +396,16 @@ def _native_plan(tx: Any, params: Params, grads: Updates, state: OptState) -> st
         for x in leaves:
             if jnp.result_type(x) != jnp.float32:
                 return f"a leaf has dtype {jnp.result_type(x)}, only float32 is native"
+    if cfg.mask is not None and not all(
+            isinstance(m, bool) for m in jax.tree.leaves(_full_mask(cfg.mask, params))):
+        return "the weight-decay mask has array leaves (only Python booleans are native)"
     if not available():
         return "native kernel unavailable"
     return None
 
 
 def _native_step(cfg: _AdamConfig, params: Params, grads: Updates, state: OptState):
-    adam_state, lr_state = state
+    adam_state, lr_state = state[0], state[-1]
     count = safe_increment(adam_state.count)
     c1, c2 = bias_correction(cfg.b1, count), bias_correction(cfg.b2, count)
     if isinstance(lr_state, ScaleByScheduleState):  # as scale_by_learning_rate(schedule)
@@ -355,21 +415,32 @@ def _native_step(cfg: _AdamConfig, params: Params, grads: Updates, state: OptSta
         neg_lr = jnp.asarray(-1 * cfg.learning_rate, jnp.float32)
         new_lr_state = lr_state
     f32 = jnp.float32
-    scal = jnp.stack([f32(1 - cfg.b1), f32(cfg.b1), f32(1 - cfg.b2), f32(cfg.b2), 1 / c1,
-                      1 / c2, f32(cfg.eps), f32(cfg.eps_root), neg_lr])
+    head = [f32(1 - cfg.b1), f32(cfg.b1), f32(1 - cfg.b2), f32(cfg.b2), 1 / c1, 1 / c2,
+            f32(cfg.eps), f32(cfg.eps_root), neg_lr]
+    scal_plain = jnp.stack([*head, f32(0)])
     treedef = jax.tree.structure(params)
+    decay = [False] * treedef.num_leaves
+    middle: tuple[Any, ...] = ()
+    if cfg.decoupled:  # as add_decayed_weights(weight_decay, mask)
+        wd_state = state[1]
+        wd = cfg.weight_decay
+        wd = wd(wd_state.count) if callable(wd) else wd
+        scal_decay = jnp.stack([*head, jnp.asarray(wd, f32)])
+        middle = (WeightDecayState(count=safe_increment(wd_state.count)),)
+        decay = ([True] * treedef.num_leaves if cfg.mask is None
+                 else treedef.flatten_up_to(_full_mask(cfg.mask, params)))
     leaves = zip(treedef.flatten_up_to(params), treedef.flatten_up_to(grads),
                  treedef.flatten_up_to(adam_state.mu), treedef.flatten_up_to(adam_state.nu),
-                 strict=True)
+                 decay, strict=True)
     outs = []
-    for p, g, m, v in leaves:
+    for p, g, m, v, d in leaves:
         shape = jax.ShapeDtypeStruct(jnp.shape(p), jnp.float32)
         call = jax.ffi.ffi_call(_TARGET, (shape, shape, shape),
                                 input_output_aliases={0: 0, 2: 1, 3: 2},
                                 vmap_method="sequential")
-        outs.append(call(p, g, m, v, scal))
+        outs.append(call(p, g, m, v, scal_decay if d else scal_plain))
     new_p, new_m, new_v = (treedef.unflatten([o[i] for o in outs]) for i in range(3))
-    return new_p, (ScaleByAdamState(count=count, mu=new_m, nu=new_v), new_lr_state)
+    return new_p, (ScaleByAdamState(count=count, mu=new_m, nu=new_v), *middle, new_lr_state)
 
 
 def update_and_apply(

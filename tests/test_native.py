@@ -33,17 +33,19 @@ def kernel(tmp_path_factory):
     mp.undo()
 
 
-def _adam_numpy(p, g_seq, lr_seq, b1, b2, eps, eps_root, count0=0):
-    """Adam from the paper, in float64; the step counter saturates at 2**31 - 1."""
+def _adam_numpy(p, g_seq, lr_seq, b1, b2, eps, eps_root, count0=0, wd_seq=None):
+    """Adam from the paper, in float64; the step counter saturates at 2**31 - 1. With
+    ``wd_seq``, AdamW (Loshchilov & Hutter): ``p -= lr * (adam step + wd * p)``."""
     p = np.asarray(p, np.float64)
     m, v, t = np.zeros_like(p), np.zeros_like(p), count0
-    for g, lr in zip(g_seq, lr_seq, strict=True):
+    wd_seq = [0.0] * len(lr_seq) if wd_seq is None else wd_seq
+    for g, lr, wd in zip(g_seq, lr_seq, wd_seq, strict=True):
         g = np.asarray(g, np.float64)
         t = min(t + 1, INT32_MAX)
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-        p = p - lr * m_hat / (np.sqrt(v_hat + eps_root) + eps)
+        p = p - lr * (m_hat / (np.sqrt(v_hat + eps_root) + eps) + wd * p)
     return p, m, v
 
 
@@ -142,6 +144,57 @@ def test_native_matches_pure_jax_and_numpy(kernel, schedule):
         np.testing.assert_allclose(got[1][0].mu[k], m, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(got[1][0].nu[k], v, rtol=1e-5, atol=1e-9)
     assert int(got[1][0].count) == 4
+
+
+ADAMW_CASES = {  # name: (lr, weight_decay, mask, lr per step, wd per step for "w", for "b")
+    "float": (0.05, 0.1, None, [0.05] * 4, [0.1] * 4, [0.1] * 4),
+    "schedules": (gradtx.schedules.exponential_decay(0.05, 1, 0.5),
+                  gradtx.schedules.linear(0.2, 0.0, 4), None,
+                  [0.05 * 0.5**t for t in range(4)], [0.2, 0.15, 0.1, 0.05],
+                  [0.2, 0.15, 0.1, 0.05]),
+    "mask tree": (0.05, 0.1, {"w": True, "b": False}, [0.05] * 4, [0.1] * 4, [0.0] * 4),
+    "mask fn": (0.05, 0.1, lambda p: {"w": False, "b": True}, [0.05] * 4, [0.0] * 4,
+                [0.1] * 4),
+}
+
+
+def test_native_adamw_matches_pure_jax_and_numpy(kernel):
+    """AdamW (float and schedule lr/weight decay, masks of booleans): the step is an FFI
+    call and equals the pure-JAX gradtx.adamw (rtol 1e-6) and a float64 NumPy AdamW."""
+    b1, b2, eps, eps_root = 0.8, 0.99, 1e-6, 1e-10
+    params, grads = _tree(jax.random.PRNGKey(0)), _grads()
+    for name, (lr, wd, mask, lr_seq, wd_w, wd_b) in ADAMW_CASES.items():
+        opt = native.adamw(lr, b1, b2, eps, eps_root, wd, mask)
+        ref = gradtx.adamw(lr, b1, b2, eps, eps_root, weight_decay=wd, mask=mask)
+        chex.assert_trees_all_equal_structs(opt.init(params), ref.init(params))
+        step = native.make_step(opt)
+        assert "gradtx_adam_f32" in step.lower(params, grads[0], opt.init(params)).as_text()
+        got = _run(step, opt, params, grads)
+        _close(got, _run(gradtx.make_step(ref), ref, params, grads))
+        for k, wd_seq in (("w", wd_w), ("b", wd_b)):
+            p, m, v = _adam_numpy(params[k], [g[k] for g in grads], lr_seq, b1, b2, eps,
+                                  eps_root, wd_seq=wd_seq)
+            np.testing.assert_allclose(got[0][k], p, rtol=1e-5, atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(got[1][0].nu[k], v, rtol=1e-5, atol=1e-9, err_msg=name)
+        assert int(got[1][1].count) == 4, name  # the weight-decay schedule's counter
+
+
+def test_native_adamw_array_mask_falls_back(kernel):
+    """A mask with array leaves takes the pure-JAX step, with gradtx.adamw's numbers."""
+    params, grads = _tree(jax.random.PRNGKey(0)), _grads(2)
+    mask = {"w": jnp.asarray(True), "b": jnp.asarray(False)}
+    opt = native.adamw(0.05, weight_decay=0.1, mask=mask)
+    ref = gradtx.adamw(0.05, weight_decay=0.1, mask=mask)
+    assert "ffi_call" not in str(jax.make_jaxpr(native.make_step(opt, jit=False))(
+        params, params, opt.init(params)))
+    got = _run(native.make_step(opt), opt, params, grads)
+    want = _run(gradtx.make_step(ref), ref, params, grads)
+    chex.assert_trees_all_close(got, want, rtol=0, atol=0)
+
+
+def test_native_adamw_validates_like_gradtx():
+    with pytest.raises(ValueError, match="weight_decay"):
+        native.adamw(1e-3, weight_decay=-1.0)
 
 
 def test_native_saturating_counter_and_packed(kernel):

@@ -198,6 +198,14 @@ def _polynomial(init, end, power, step, steps: int, begin: int):
     return (init - end) * (frac**power) + end
 
 
+def _check_transition(s: Schedule) -> None:
+    """Validates the fields :class:`polynomial` and :class:`linear` share."""
+    _checks.check_range("init_value", s.init_value)
+    _checks.check_range("end_value", s.end_value)
+    s._set("transition_steps", check_int("transition_steps", s.transition_steps))
+    s._set("transition_begin", check_int("transition_begin", s.transition_begin, minimum=0))
+
+
 @schedule_class
 class polynomial(Schedule):
     r"""Polynomial decay (optax ``polynomial_schedule``):
@@ -231,13 +239,8 @@ class polynomial(Schedule):
     transition_begin: int = static_field(default=0)
 
     def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.check_range("end_value", self.end_value)
+        _check_transition(self)
         _checks.positive("power", self.power)
-        self._set("transition_steps", check_int("transition_steps", self.transition_steps))
-        self._set(
-            "transition_begin", check_int("transition_begin", self.transition_begin, minimum=0)
-        )
 
     @property
     def horizon(self) -> int:
@@ -274,12 +277,7 @@ class linear(Schedule):
     transition_begin: int = static_field(default=0)
 
     def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.check_range("end_value", self.end_value)
-        self._set("transition_steps", check_int("transition_steps", self.transition_steps))
-        self._set(
-            "transition_begin", check_int("transition_begin", self.transition_begin, minimum=0)
-        )
+        _check_transition(self)
 
     @property
     def horizon(self) -> int:

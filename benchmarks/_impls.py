@@ -59,12 +59,15 @@ def gradtx_opt(name: str) -> Any:
     return _build(gradtx, name)
 
 
+NATIVE = ("sgd_momentum", "adam", "adamw", "adagrad", "rmsprop")  # gradtx.native has these
+
+
 def native_opt(name: str) -> Any | None:
     """The ``gradtx.native`` transformation (single-pass C++ kernel on CPU) for ``name``,
     or None when it has none or the kernel is unavailable (no compiler, not CPU)."""
     from gradtx import native
 
-    if name not in ("adam", "adamw") or jax.default_backend() != "cpu":
+    if name not in NATIVE or jax.default_backend() != "cpu":
         return None
     if not native.available():
         return None

@@ -1,14 +1,16 @@
-"""Opt-in single-pass Adam/AdamW step on CPU: a fused C++ kernel called through JAX's FFI.
+"""Opt-in single-pass optimiser steps on CPU: fused C++ kernels called through JAX's FFI.
 
 XLA's CPU backend (jax 0.10.2) writes each updated array in its own pass, so a jitted
 Adam step streams memory three times (about 44 bytes per parameter instead of 28; see
-``docs/performance.md``). This module's kernel reads parameters, gradients and both
-moments once and writes parameters and moments once, in place (the outputs alias the
-donated inputs), on XLA's intra-op thread pool. On the project's 2-core CPU it ran at
-97-105% of the in-place copy bandwidth (pure JAX: 65-72%); see ``benchmarks/RESULTS.md``.
+``docs/performance.md``). This module's kernels read parameters, gradients and state once
+and write parameters and state once, in place (the outputs alias the donated inputs), on
+XLA's intra-op thread pool. On the project's 2-core CPU Adam ran at 94-121% of the
+in-place copy bandwidth (pure JAX: 64-72%); see ``benchmarks/RESULTS.md``.
 
-Usage (the transformation is an ordinary gradtx ``adam`` or ``adamw``; only the step
-differs)::
+Covered, each an ordinary gradtx transformation (same state, usable anywhere) that
+:func:`make_step` recognises: :func:`adam`, :func:`adamw` (``gradtx_adam_f32``), and
+:func:`sgd` with momentum (plain or Nesterov), :func:`adagrad`, :func:`rmsprop`
+(``gradtx_one_state_f32``: one state array per leaf)::
 
     import gradtx.native
 
@@ -17,30 +19,32 @@ differs)::
     step = gradtx.native.make_step(opt)       # like gradtx.make_step, donated
     params, state = step(params, grads, state)
 
-:func:`make_step` and :func:`update_and_apply` use the kernel only when all of these hold:
-``tx`` was built by :func:`adam` or :func:`adamw` (float or schedule learning rate and
-weight decay; a weight-decay mask of Python booleans), the step runs on CPU,
-every parameter, gradient and moment leaf is float32, and the kernel is available (a C++
-compiler was found and the build succeeded; ``GRADTX_DISABLE_NATIVE=1`` turns it off).
-Otherwise they run the pure-JAX step (``gradtx.update_and_apply``), which stays the
-reference; the reason is logged at DEBUG level on the ``gradtx.native`` logger. On GPU and
-TPU the pure-JAX branch is always the one compiled (``jax.lax.platform_dependent``).
+:func:`make_step` and :func:`update_and_apply` use a kernel only when all of these hold:
+``tx`` was built by this module (float or schedule learning rate and weight decay; a
+weight-decay mask of Python booleans), the step runs on CPU, every parameter, gradient
+and state leaf is float32, and the kernels are available (a C++ compiler was found and
+the build succeeded; ``GRADTX_DISABLE_NATIVE=1`` turns them off). Otherwise they run the
+pure-JAX step (``gradtx.update_and_apply``), which stays the reference; the reason is
+logged at DEBUG level on the ``gradtx.native`` logger. On GPU and TPU the pure-JAX branch
+is always the one compiled (``jax.lax.platform_dependent``).
 
 Build: nothing is compiled at install time. On first use the kernel source below is
 compiled with the system C++ compiler (``$CXX``, else ``g++``, ``c++``, ``clang++``) into
 ``$GRADTX_CACHE_DIR`` (default ``$XDG_CACHE_HOME/gradtx`` or ``~/.cache/gradtx``), in a
 file named by a hash of the source, the compiler flags, the jax/jaxlib versions and the
-CPU, under a file lock (concurrent processes compile once). It takes about 2-3 seconds.
+CPU, under a file lock (concurrent processes compile once). It takes about 2-4 seconds.
 
-Numbers: the same operation order as the jitted pure-JAX ``gradtx.adam`` step (the bias
-corrections multiplied as ``1/c``, as XLA rewrites them; fused multiply-add where XLA's
-CPU code uses it), so results agree to the last bit or within an ulp; tests check
-rtol 1e-6 against the pure-JAX step and a NumPy reference.
+Numbers: the same operation order as the jitted pure-JAX steps (bias corrections
+multiplied as ``1/c``; fused multiply-add where XLA's CPU code uses it), so results agree
+to the last bit or within a few ulp; tests check rtol 1e-6 against the pure-JAX step and
+the float64 NumPy references.
 
-Limits: float32 only (bf16/f16 leaves fall back); ``nesterov``/``mu_dtype`` are not
-offered; not differentiable; sharded parameters are treated as a single-device custom call
-(XLA gathers them), so use the pure-JAX step for sharded training. This is a gradtx
-extension: optax has no native kernels; torch's ``Adam(fused=True)`` is the analogue.
+Limits: float32 only (bf16/f16 leaves fall back); Adam's ``nesterov``/``mu_dtype``,
+RMSProp's centred and momentum variants and the other optimisers (NAdam, AMSGrad, Yogi,
+AdaBound, ...) are not covered; not differentiable; sharded parameters are treated as a
+single-device custom call (XLA gathers them), so use the pure-JAX step for sharded
+training. This is a gradtx extension: optax has no native kernels; torch's
+``fused=True`` optimisers are the analogue.
 """
 
 from __future__ import annotations
@@ -61,25 +65,41 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradtx._base import EmptyState, GradientTransformation, OptState, Params, Updates
-from gradtx._tree import bias_correction, safe_increment
+from gradtx._tree import bias_correction as _bias_correction
+from gradtx._tree import safe_increment
 from gradtx.fused import build_step
 from gradtx.fused import update_and_apply as _pure_update_and_apply
+from gradtx.optimizers import adagrad as _adagrad
 from gradtx.optimizers import adam as _adam
 from gradtx.optimizers import adamw as _adamw
-from gradtx.transforms import ScaleByAdamState, ScaleByScheduleState, WeightDecayState
+from gradtx.optimizers import rmsprop as _rmsprop
+from gradtx.optimizers import sgd as _sgd
+from gradtx.transforms import (
+    ScaleByAdamState,
+    ScaleByRmsState,
+    ScaleByRssState,
+    ScaleByScheduleState,
+    TraceState,
+    WeightDecayState,
+)
 from gradtx.transforms._modifiers import _full_mask
 
-__all__ = ["adam", "adamw", "available", "make_step", "update_and_apply"]
+__all__ = ["adagrad", "adam", "adamw", "available", "make_step", "rmsprop", "sgd",
+           "update_and_apply"]
 
 log = logging.getLogger("gradtx.native")
 
-_TARGET = "gradtx_adam_f32"
+_ADAM = "gradtx_adam_f32"  # FFI targets
+_ONE_STATE = "gradtx_one_state_f32"
 
 _SOURCE = r"""
-// gradtx single-pass Adam/AdamW (scale_by_adam [+ add_decayed_weights] +
-// scale_by_learning_rate + apply_updates), f32.
+// gradtx single-pass optimiser steps (update + apply_updates), float32, in place:
+//   gradtx_adam_f32:      scale_by_adam [+ add_decayed_weights] + scale_by_learning_rate
+//   gradtx_one_state_f32: one state array: trace (SGD momentum, Nesterov), scale_by_rss
+//                         (Adagrad), scale_by_rms (RMSProp), + scale_by_learning_rate
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -91,14 +111,49 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// Runs range(lo, hi) over [0, n) in work items of 2^16 elements. Items are claimed from a
+// shared counter by the calling thread and by helper tasks on XLA's intra-op pool. The
+// caller only waits for items already claimed, so a busy pool cannot deadlock it; late
+// helpers find no work and exit (the counters are shared_ptr-owned).
+template <typename Range>
+void parallel_for(ffi::ThreadPool& pool, int64_t n, Range range) {
+  const int64_t block = int64_t(1) << 16;
+  const int64_t items = (n + block - 1) / block;
+  const int64_t helpers = std::min<int64_t>(pool.num_threads(), items - 1);
+  if (helpers <= 0) {
+    range(int64_t(0), n);
+    return;
+  }
+  struct Shared { std::atomic<int64_t> next{0}; std::atomic<int64_t> done{0}; };
+  auto sh = std::make_shared<Shared>();
+  auto work = [=]() {
+    int64_t k;
+    while ((k = sh->next.fetch_add(1, std::memory_order_relaxed)) < items) {
+      range(k * block, std::min(n, (k + 1) * block));
+      sh->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t t = 0; t < helpers; ++t) pool.Schedule(decltype(work)(work));
+  work();
+  while (sh->done.load(std::memory_order_acquire) < items) {
+  }
+}
+
+// Outputs alias the inputs (input_output_aliases); copies only if XLA did not alias.
+float* in_place(const ffi::Buffer<ffi::F32>& in, ffi::ResultBuffer<ffi::F32>& out) {
+  float* o = out->typed_data();
+  if (o != in.typed_data()) std::copy_n(in.typed_data(), in.element_count(), o);
+  return o;
+}
+
 // s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd]
-struct Scal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd; };
+struct AdamScal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd; };
 
 // Decay: AdamW's decoupled weight decay, u <- u + wd * p (a separate loop, so that
 // without decay a non-finite p is not turned into NaN by 0 * p).
 template <bool Decay>
 void adam_range(const float* __restrict g, float* __restrict p, float* __restrict m,
-                float* __restrict v, int64_t lo, int64_t hi, const Scal& s) {
+                float* __restrict v, int64_t lo, int64_t hi, const AdamScal& s) {
   for (int64_t i = lo; i < hi; ++i) {
     const float gi = g[i];
     const float mn = s.omb1 * gi + s.b1 * m[i];
@@ -108,15 +163,6 @@ void adam_range(const float* __restrict g, float* __restrict p, float* __restric
     p[i] = p[i] + s.neg_lr * u;
     m[i] = mn;
     v[i] = vn;
-  }
-}
-
-void adam_any(const float* g, float* p, float* m, float* v, int64_t lo, int64_t hi,
-              const Scal& s) {
-  if (s.wd != 0.0f) {
-    adam_range<true>(g, p, m, v, lo, hi, s);
-  } else {
-    adam_range<false>(g, p, m, v, lo, hi, s);
   }
 }
 
@@ -130,38 +176,73 @@ ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<f
     return ffi::Error::InvalidArgument("gradtx_adam_f32: operand sizes do not match");
   }
   const float* sc = scal.typed_data();
-  const Scal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
-  float* P = po->typed_data();
-  float* M = mo->typed_data();
-  float* V = vo->typed_data();
+  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
+  float* P = in_place(p, po);
+  float* M = in_place(m, mo);
+  float* V = in_place(v, vo);
   const float* G = g.typed_data();
-  // Outputs alias the inputs (input_output_aliases); copy only if XLA did not alias.
-  if (P != p.typed_data()) std::copy_n(p.typed_data(), n, P);
-  if (M != m.typed_data()) std::copy_n(m.typed_data(), n, M);
-  if (V != v.typed_data()) std::copy_n(v.typed_data(), n, V);
-  const int64_t block = int64_t(1) << 16;  // elements per work item
-  const int64_t items = (n + block - 1) / block;
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), items - 1);
-  if (helpers <= 0) {
-    adam_any(G, P, M, V, 0, n, s);
-    return ffi::Error::Success();
-  }
-  // Items are claimed from a shared counter by the calling thread and by helper tasks
-  // on XLA's intra-op pool. The caller only waits for items already claimed, so a busy
-  // pool cannot deadlock it; late helpers find no work and exit (state is shared_ptr).
-  struct Shared { std::atomic<int64_t> next{0}; std::atomic<int64_t> done{0}; };
-  auto sh = std::make_shared<Shared>();
-  auto work = [=]() {
-    int64_t k;
-    while ((k = sh->next.fetch_add(1, std::memory_order_relaxed)) < items) {
-      adam_any(G, P, M, V, k * block, std::min(n, (k + 1) * block), s);
-      sh->done.fetch_add(1, std::memory_order_release);
+  parallel_for(pool, n, [=](int64_t lo, int64_t hi) {
+    if (s.wd != 0.0f) {
+      adam_range<true>(G, P, M, V, lo, hi, s);
+    } else {
+      adam_range<false>(G, P, M, V, lo, hi, s);
     }
-  };
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule(decltype(work)(work));
-  work();
-  while (sh->done.load(std::memory_order_acquire) < items) {
+  });
+  return ffi::Error::Success();
+}
+
+// kind: which transformation's rule; k = its four scalars, then -lr.
+enum Kind : int32_t { kTrace = 0, kNesterov = 1, kRss = 2, kRmsEpsIn = 3, kRmsEpsOut = 4 };
+struct OneScal { float k0, k1, k2, k3, neg_lr; };
+
+template <int32_t K>
+void one_state_range(const float* __restrict g, float* __restrict p, float* __restrict s,
+                     int64_t lo, int64_t hi, const OneScal& k) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = g[i];
+    float sn, u;
+    if constexpr (K == kTrace || K == kNesterov) {  // k0 = momentum
+      sn = gi + k.k0 * s[i];
+      u = (K == kNesterov) ? gi + k.k0 * sn : sn;
+    } else if constexpr (K == kRss) {  // k0 = eps
+      sn = s[i] + gi * gi;
+      u = (sn > 0.0f ? 1.0f / std::sqrt(sn + k.k0) : 0.0f) * gi;
+    } else {  // k0 = 1-decay, k1 = decay, k2 = 1/bias correction, k3 = eps
+      sn = k.k0 * (gi * gi) + k.k1 * s[i];
+      const float var = sn * k.k2;
+      u = ((K == kRmsEpsIn) ? 1.0f / std::sqrt(var + k.k3)
+                            : 1.0f / (std::sqrt(var) + k.k3)) * gi;
+    }
+    p[i] = p[i] + k.neg_lr * u;
+    s[i] = sn;
   }
+}
+
+ffi::Error OneStateImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p,
+                        ffi::Buffer<ffi::F32> g, ffi::Buffer<ffi::F32> st,
+                        ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
+                        ffi::ResultBuffer<ffi::F32> so, int32_t kind) {
+  const int64_t n = p.element_count();
+  if (scal.element_count() != 5 || g.element_count() != n || st.element_count() != n) {
+    return ffi::Error::InvalidArgument("gradtx_one_state_f32: operand sizes do not match");
+  }
+  if (kind < kTrace || kind > kRmsEpsOut) {
+    return ffi::Error::InvalidArgument("gradtx_one_state_f32: unknown kind");
+  }
+  const float* sc = scal.typed_data();
+  const OneScal k{sc[0], sc[1], sc[2], sc[3], sc[4]};
+  float* P = in_place(p, po);
+  float* S = in_place(st, so);
+  const float* G = g.typed_data();
+  parallel_for(pool, n, [=](int64_t lo, int64_t hi) {
+    switch (kind) {
+      case kTrace: one_state_range<kTrace>(G, P, S, lo, hi, k); break;
+      case kNesterov: one_state_range<kNesterov>(G, P, S, lo, hi, k); break;
+      case kRss: one_state_range<kRss>(G, P, S, lo, hi, k); break;
+      case kRmsEpsIn: one_state_range<kRmsEpsIn>(G, P, S, lo, hi, k); break;
+      default: one_state_range<kRmsEpsOut>(G, P, S, lo, hi, k); break;
+    }
+  });
   return ffi::Error::Success();
 }
 
@@ -178,6 +259,17 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxAdamF32, AdamImpl,
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxOneStateF32, OneStateImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int32_t>("kind"));
 """
 
 # -ffp-contract=fast: fused multiply-add where XLA's CPU code uses it (same rounding);
@@ -227,14 +319,14 @@ def _build() -> Path:
          platform.machine(), _cpu_id()]).encode()).hexdigest()[:24]
     cache = _cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    lib = cache / f"adam_{key}.so"
+    lib = cache / f"kernels_{key}.so"
     if lib.exists():
         return lib
-    with open(cache / f"adam_{key}.lock", "w") as lock:
+    with open(cache / f"kernels_{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be compiling the same key
         if lib.exists():
             return lib
-        src = cache / f"adam_{key}.cc"
+        src = cache / f"kernels_{key}.cc"
         src.write_text(_SOURCE)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
         os.close(fd)
@@ -243,7 +335,7 @@ def _build() -> Path:
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             os.unlink(tmp)
-            raise RuntimeError(f"compiling the Adam kernel failed:\n{res.stderr[-2000:]}")
+            raise RuntimeError(f"compiling the native kernels failed:\n{res.stderr[-2000:]}")
         os.replace(tmp, lib)  # atomic: readers never see a half-written library
     return lib
 
@@ -262,8 +354,9 @@ def _load() -> bool:
         path = _build()
         if not _registered:
             lib = ctypes.cdll.LoadLibrary(str(path))
-            jax.ffi.register_ffi_target(_TARGET, jax.ffi.pycapsule(lib.GradtxAdamF32),
-                                        platform="cpu")
+            for target, symbol in ((_ADAM, lib.GradtxAdamF32),
+                                   (_ONE_STATE, lib.GradtxOneStateF32)):
+                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(symbol), platform="cpu")
             _registered.append(lib)  # keeps the library loaded for the process' lifetime
     except Exception as e:  # noqa: BLE001 - any failure means: use the pure-JAX path
         log.debug("gradtx.native: kernel unavailable, using the pure-JAX step: %s", e)
@@ -292,19 +385,80 @@ def available() -> bool:
     return _load()
 
 
-class _AdamConfig(NamedTuple):
-    learning_rate: Any  # float or schedule
-    b1: float
-    b2: float
-    eps: float
-    eps_root: float
-    decoupled: bool = False  # AdamW: the state has a WeightDecayState in the middle
-    weight_decay: Any = 0.0  # float or schedule
-    mask: Any = None
+class _Plan(NamedTuple):
+    """How :func:`update_and_apply` runs a transformation built by this module."""
+
+    layout: tuple[Any, ...]  # the chain's state: a class (or tuple of classes) per element
+    moments: Callable[[OptState], list[Any]]  # the state's trees shaped like the params
+    step: Callable[[Params, Updates, OptState], tuple[Params, OptState]]  # the kernel step
+    mask: Any = None  # AdamW's weight-decay mask (must have Python-boolean leaves)
 
 
-# update function of a transformation built by adam() or adamw() -> its hyperparameters
+_LR_STATE = (EmptyState, ScaleByScheduleState)  # scale_by_learning_rate's state
+
+# update function of a transformation built by this module -> its plan
 _SUPPORTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _register(tx: GradientTransformation, plan: _Plan) -> GradientTransformation:
+    _SUPPORTED[tx.update] = plan
+    return tx
+
+
+def _learning_rate(learning_rate: Any, lr_state: Any) -> tuple[jax.Array, Any]:
+    """(-lr, new state) as ``scale_by_learning_rate``: ``scale(-lr)`` for a number, the
+    schedule at the state's count (then counted up) for a schedule."""
+    if isinstance(lr_state, ScaleByScheduleState):
+        neg_lr = jnp.asarray(-1 * learning_rate(lr_state.count), jnp.float32)
+        return neg_lr, ScaleByScheduleState(count=safe_increment(lr_state.count))
+    return jnp.asarray(-1 * learning_rate, jnp.float32), lr_state
+
+
+def _call(target: str, params: Params, grads: Updates, moments: list[Any], scals: list[Any],
+          **attrs: Any) -> list[Any]:
+    """One in-place kernel call per leaf: ``target(p, g, *moments, scal) -> (p', *moments')``
+    (outputs aliased to the donated inputs); returns the trees ``[p', *moments']``."""
+    treedef = jax.tree.structure(params)
+    columns = [treedef.flatten_up_to(t) for t in (params, grads, *moments)]
+    n_out = 1 + len(moments)
+    aliases = {0: 0, **{2 + i: 1 + i for i in range(len(moments))}}
+    outs = []
+    for *arrays, scal in zip(*columns, scals, strict=True):
+        shape = jax.ShapeDtypeStruct(jnp.shape(arrays[0]), jnp.float32)
+        call = jax.ffi.ffi_call(target, (shape,) * n_out, input_output_aliases=aliases,
+                                vmap_method="sequential")
+        outs.append(call(*arrays, scal, **attrs))
+    return [treedef.unflatten([o[i] for o in outs]) for i in range(n_out)]
+
+
+def _f32(*xs: Any) -> jax.Array:
+    return jnp.stack([jnp.asarray(x, jnp.float32) for x in xs])
+
+
+def _adam_plan(learning_rate: Any, b1: float, b2: float, eps: float, eps_root: float,
+               decoupled: bool, weight_decay: Any = 0.0, mask: Any = None) -> _Plan:
+    def step(params, grads, state):
+        adam_state = state[0]
+        count = safe_increment(adam_state.count)
+        c1, c2 = _bias_correction(b1, count), _bias_correction(b2, count)
+        neg_lr, lr_state = _learning_rate(learning_rate, state[-1])
+        head = (1 - b1, b1, 1 - b2, b2, 1 / c1, 1 / c2, eps, eps_root, neg_lr)
+        n = jax.tree.structure(params).num_leaves
+        scals = [_f32(*head, 0.0)] * n
+        middle: tuple[Any, ...] = ()
+        if decoupled:  # as add_decayed_weights(weight_decay, mask)
+            wd_state = state[1]
+            wd = weight_decay(wd_state.count) if callable(weight_decay) else weight_decay
+            middle = (WeightDecayState(count=safe_increment(wd_state.count)),)
+            decay = ([True] * n if mask is None
+                     else jax.tree.structure(params).flatten_up_to(_full_mask(mask, params)))
+            scal_decay = _f32(*head, wd)
+            scals = [scal_decay if d else s for d, s in zip(decay, scals, strict=True)]
+        p, m, v = _call(_ADAM, params, grads, [adam_state.mu, adam_state.nu], scals)
+        return p, (ScaleByAdamState(count=count, mu=m, nu=v), *middle, lr_state)
+
+    layout = (ScaleByAdamState, *((WeightDecayState,) if decoupled else ()), _LR_STATE)
+    return _Plan(layout, lambda s: [s[0].mu, s[0].nu], step, mask)
 
 
 def adam(
@@ -334,9 +488,8 @@ def adam(
 
     Reference: Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
-    tx = _adam(learning_rate, b1, b2, eps, eps_root)
-    _SUPPORTED[tx.update] = _AdamConfig(learning_rate, b1, b2, eps, eps_root)
-    return tx
+    return _register(_adam(learning_rate, b1, b2, eps, eps_root),
+                     _adam_plan(learning_rate, b1, b2, eps, eps_root, decoupled=False))
 
 
 def adamw(
@@ -367,80 +520,152 @@ def adamw(
 
     Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
     """
-    tx = _adamw(learning_rate, b1, b2, eps, eps_root, None, weight_decay, mask)
-    _SUPPORTED[tx.update] = _AdamConfig(learning_rate, b1, b2, eps, eps_root, True,
-                                        weight_decay, mask)
-    return tx
+    return _register(
+        _adamw(learning_rate, b1, b2, eps, eps_root, None, weight_decay, mask),
+        _adam_plan(learning_rate, b1, b2, eps, eps_root, True, weight_decay, mask))
+
+
+# gradtx_one_state_f32's rules (the `kind` attribute; see the kernel source)
+_TRACE, _NESTEROV, _RSS, _RMS_EPS_IN, _RMS_EPS_OUT = range(5)
+
+
+def _one_state_plan(learning_rate: Any, layout: tuple[Any, ...], kind: int,
+                    moment: Callable[[Any], Any], new_state: Callable[[Any, Any], Any],
+                    scalars: Callable[[Any], tuple[Any, ...]]) -> _Plan:
+    """A transformation with one state array per leaf, then the learning rate.
+
+    ``moment(s)`` is the tree in the first state element ``s``; ``new_state(s, tree)``
+    rebuilds that element; ``scalars(s)`` gives the kernel's four scalars."""
+    def step(params, grads, state):
+        neg_lr, lr_state = _learning_rate(learning_rate, state[1])
+        scal = _f32(*scalars(state[0]), neg_lr)
+        n = jax.tree.structure(params).num_leaves
+        p, new = _call(_ONE_STATE, params, grads, [moment(state[0])], [scal] * n,
+                       kind=np.int32(kind))
+        return p, (new_state(state[0], new), lr_state, *state[2:])
+
+    return _Plan(layout, lambda s: [moment(s[0])], step)
+
+
+def sgd(learning_rate: Any, momentum: float | None = None,
+        nesterov: bool = False) -> GradientTransformation:
+    r"""``gradtx.sgd`` (same transformation, same state), recognised by :func:`make_step`.
+
+    .. math::
+        v_t = g_t + \mu\, v_{t-1},\quad
+        p_t = p_{t-1} - \mathrm{lr}(t)\,(g_t + \mu\, v_t \text{ if Nesterov else } v_t)
+
+    Defaults as ``gradtx.sgd`` and optax (``momentum=None, nesterov=False``). The kernel
+    runs SGD with momentum (Nesterov or not) as one pass; plain SGD (``momentum=None``) is
+    already one pass in XLA and always takes the pure-JAX step.
+
+    Example::
+
+        opt = gradtx.native.sgd(0.1, momentum=0.9)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Polyak, *Some methods of speeding up the convergence of iteration methods*,
+    1964; Sutskever et al., *On the importance of initialization and momentum in deep
+    learning*, ICML 2013 (Nesterov form).
+    """
+    tx = _sgd(learning_rate, momentum, nesterov)
+    if momentum is None:
+        return tx
+    return _register(tx, _one_state_plan(
+        learning_rate, (TraceState, _LR_STATE), _NESTEROV if nesterov else _TRACE,
+        lambda s: s.trace, lambda s, t: TraceState(trace=t),
+        lambda s: (momentum, 0.0, 0.0, 0.0)))
+
+
+def adagrad(learning_rate: Any, initial_accumulator_value: float = 0.1,
+            eps: float = 1e-7) -> GradientTransformation:
+    r"""``gradtx.adagrad`` (same transformation, same state), recognised by :func:`make_step`.
+
+    .. math::
+        s_t = s_{t-1} + g_t^2,\quad
+        p_t = p_{t-1} - \mathrm{lr}(t)\,\frac{g_t}{\sqrt{s_t + \epsilon}}
+
+    (0 where :math:`s_t = 0`). Defaults as ``gradtx.adagrad`` and optax
+    (``initial_accumulator_value=0.1, eps=1e-7``).
+
+    Example::
+
+        opt = gradtx.native.adagrad(0.1)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Duchi, Hazan & Singer, *Adaptive Subgradient Methods for Online Learning
+    and Stochastic Optimization*, JMLR 2011.
+    """
+    return _register(
+        _adagrad(learning_rate, initial_accumulator_value, eps),
+        _one_state_plan(learning_rate, (ScaleByRssState, _LR_STATE), _RSS,
+                        lambda s: s.sum_of_squares,
+                        lambda s, t: ScaleByRssState(sum_of_squares=t),
+                        lambda s: (eps, 0.0, 0.0, 0.0)))
+
+
+def rmsprop(learning_rate: Any, decay: float = 0.9, eps: float = 1e-8,
+            initial_scale: float = 0.0, eps_in_sqrt: bool = True,
+            bias_correction: bool = False) -> GradientTransformation:
+    r"""``gradtx.rmsprop`` (same transformation, same state), recognised by :func:`make_step`.
+
+    .. math::
+        \nu_t = \rho\,\nu_{t-1} + (1-\rho)\,g_t^2,\quad
+        p_t = p_{t-1} - \mathrm{lr}(t)\,\frac{g_t}{\sqrt{\nu_t/c_t + \epsilon}}
+        \ \text{(or } \frac{g_t}{\sqrt{\nu_t/c_t} + \epsilon}\text{ with eps_in_sqrt=False)}
+
+    with :math:`c_t = 1-\rho^t` if ``bias_correction`` else 1. Defaults as
+    ``gradtx.rmsprop`` and optax (``decay=0.9, eps=1e-8, initial_scale=0, eps_in_sqrt=True,
+    bias_correction=False``). The centred and momentum variants are not offered here: use
+    ``gradtx.rmsprop`` (pure JAX).
+
+    Example::
+
+        opt = gradtx.native.rmsprop(1e-3)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Tieleman & Hinton, *Lecture 6.5, rmsprop*, COURSERA 2012.
+    """
+    def scalars(s):
+        c = _bias_correction(decay, safe_increment(s.count)) if bias_correction else 1.0
+        return 1 - decay, decay, 1 / c, eps
+
+    return _register(
+        _rmsprop(learning_rate, decay, eps, initial_scale, eps_in_sqrt,
+                 bias_correction=bias_correction),
+        _one_state_plan(
+            learning_rate, (ScaleByRmsState, _LR_STATE, EmptyState),
+            _RMS_EPS_IN if eps_in_sqrt else _RMS_EPS_OUT, lambda s: s.nu,
+            lambda s, t: ScaleByRmsState(count=safe_increment(s.count), nu=t, mu=None),
+            scalars))
 
 
 def _native_plan(tx: Any, params: Params, grads: Updates, state: OptState) -> str | None:
     """None if the native kernel can run this step, else the reason it cannot."""
     try:
-        cfg = _SUPPORTED.get(tx.update)
+        plan = _SUPPORTED.get(tx.update)
     except (AttributeError, TypeError):  # no update, or not weak-referenceable
-        cfg = None
-    if cfg is None:
-        return "tx was not built by gradtx.native.adam or gradtx.native.adamw"
-    middle = (WeightDecayState,) if cfg.decoupled else ()
-    if not (isinstance(state, tuple) and len(state) == 2 + len(middle)
-            and isinstance(state[0], ScaleByAdamState)
-            and all(isinstance(s, c) for s, c in zip(state[1:-1], middle, strict=True))
-            and isinstance(state[-1], (EmptyState, ScaleByScheduleState))):
+        plan = None
+    if plan is None:
+        return "tx was not built by gradtx.native"
+    if not (isinstance(state, tuple) and len(state) == len(plan.layout)
+            and all(isinstance(s, c) for s, c in zip(state, plan.layout, strict=True))):
         return "state is not the state of the gradtx.native optimiser"
     treedef = jax.tree.structure(params)
     try:
-        trees = [treedef.flatten_up_to(t) for t in (grads, state[0].mu, state[0].nu)]
+        trees = [treedef.flatten_up_to(t) for t in (grads, *plan.moments(state))]
     except (ValueError, TypeError):
         return "grads or state do not match the params tree"
     for leaves in [jax.tree.leaves(params), *trees]:
         for x in leaves:
             if jnp.result_type(x) != jnp.float32:
                 return f"a leaf has dtype {jnp.result_type(x)}, only float32 is native"
-    if cfg.mask is not None and not all(
-            isinstance(m, bool) for m in jax.tree.leaves(_full_mask(cfg.mask, params))):
+    if plan.mask is not None and not all(
+            isinstance(m, bool) for m in jax.tree.leaves(_full_mask(plan.mask, params))):
         return "the weight-decay mask has array leaves (only Python booleans are native)"
     if not available():
         return "native kernel unavailable"
     return None
-
-
-def _native_step(cfg: _AdamConfig, params: Params, grads: Updates, state: OptState):
-    adam_state, lr_state = state[0], state[-1]
-    count = safe_increment(adam_state.count)
-    c1, c2 = bias_correction(cfg.b1, count), bias_correction(cfg.b2, count)
-    if isinstance(lr_state, ScaleByScheduleState):  # as scale_by_learning_rate(schedule)
-        neg_lr = jnp.asarray(-1 * cfg.learning_rate(lr_state.count), jnp.float32)
-        new_lr_state = ScaleByScheduleState(count=safe_increment(lr_state.count))
-    else:  # as scale(-lr)
-        neg_lr = jnp.asarray(-1 * cfg.learning_rate, jnp.float32)
-        new_lr_state = lr_state
-    f32 = jnp.float32
-    head = [f32(1 - cfg.b1), f32(cfg.b1), f32(1 - cfg.b2), f32(cfg.b2), 1 / c1, 1 / c2,
-            f32(cfg.eps), f32(cfg.eps_root), neg_lr]
-    scal_plain = jnp.stack([*head, f32(0)])
-    treedef = jax.tree.structure(params)
-    decay = [False] * treedef.num_leaves
-    middle: tuple[Any, ...] = ()
-    if cfg.decoupled:  # as add_decayed_weights(weight_decay, mask)
-        wd_state = state[1]
-        wd = cfg.weight_decay
-        wd = wd(wd_state.count) if callable(wd) else wd
-        scal_decay = jnp.stack([*head, jnp.asarray(wd, f32)])
-        middle = (WeightDecayState(count=safe_increment(wd_state.count)),)
-        decay = ([True] * treedef.num_leaves if cfg.mask is None
-                 else treedef.flatten_up_to(_full_mask(cfg.mask, params)))
-    leaves = zip(treedef.flatten_up_to(params), treedef.flatten_up_to(grads),
-                 treedef.flatten_up_to(adam_state.mu), treedef.flatten_up_to(adam_state.nu),
-                 decay, strict=True)
-    outs = []
-    for p, g, m, v, d in leaves:
-        shape = jax.ShapeDtypeStruct(jnp.shape(p), jnp.float32)
-        call = jax.ffi.ffi_call(_TARGET, (shape, shape, shape),
-                                input_output_aliases={0: 0, 2: 1, 3: 2},
-                                vmap_method="sequential")
-        outs.append(call(p, g, m, v, scal_decay if d else scal_plain))
-    new_p, new_m, new_v = (treedef.unflatten([o[i] for o in outs]) for i in range(3))
-    return new_p, (ScaleByAdamState(count=count, mu=new_m, nu=new_v), *middle, new_lr_state)
 
 
 def update_and_apply(
@@ -449,8 +674,8 @@ def update_and_apply(
     r"""``gradtx.update_and_apply`` with the single-pass native kernel when supported.
 
     Same contract and results as ``gradtx.update_and_apply(tx, params, grads, state)``
-    (``u, s' = tx.update(g, s, p)``, ``p' = p + u``). On CPU, for a ``tx`` from
-    :func:`adam` and float32 leaves, the step is one fused in-place pass per leaf (pack
+    (``u, s' = tx.update(g, s, p)``, ``p' = p + u``). On CPU, for a ``tx`` built by this
+    module and float32 leaves, the step is one fused in-place pass per leaf (pack
     the tree with ``gradtx.pack`` for one pass in all); anything else, and every
     non-CPU backend, runs the pure-JAX step. Call it inside your jitted training step
     and donate params and state there.
@@ -463,10 +688,9 @@ def update_and_apply(
     if reason is not None:
         log.debug("gradtx.native: pure-JAX step (%s)", reason)
         return _pure_update_and_apply(tx, params, grads, state, **extra_args)
-    cfg = _SUPPORTED[tx.update]
     return jax.lax.platform_dependent(
         params, grads, state,
-        cpu=functools.partial(_native_step, cfg),
+        cpu=_SUPPORTED[tx.update].step,
         default=lambda p, g, s: _pure_update_and_apply(tx, p, g, s, **extra_args),
     )
 

@@ -206,7 +206,8 @@ void one_state_range(const float* __restrict g, float* __restrict p, float* __re
       u = (K == kNesterov) ? gi + k.k0 * sn : sn;
     } else if constexpr (K == kRss) {  // k0 = eps
       sn = s[i] + gi * gi;
-      u = (sn > 0.0f ? 1.0f / std::sqrt(sn + k.k0) : 0.0f) * gi;
+      const float r = 1.0f / std::sqrt(sn + k.k0);  // unconditional, so the loop vectorises
+      u = (sn > 0.0f ? r : 0.0f) * gi;
     } else {  // k0 = 1-decay, k1 = decay, k2 = 1/bias correction, k3 = eps
       sn = k.k0 * (gi * gi) + k.k1 * s[i];
       const float var = sn * k.k2;

@@ -59,7 +59,8 @@ def gradtx_opt(name: str) -> Any:
     return _build(gradtx, name)
 
 
-NATIVE = ("sgd_momentum", "adam", "adamw", "adagrad", "rmsprop")  # gradtx.native has these
+# the optimisers gradtx.native has a kernel for
+NATIVE = ("sgd_momentum", "adam", "adamw", "yogi", "amsgrad", "adagrad", "rmsprop")
 
 
 def native_opt(name: str) -> Any | None:

@@ -15,9 +15,9 @@ gradtx implementations:
                     state held as one buffer per dtype);
   ``gradtx-packed`` ``gradtx.packed(tx)`` on the plain tree (state packed, grads gathered
                     and updates scattered every step);
-  ``gradtx-native`` ``gradtx.native.make_step`` (sgd_momentum, Adam, AdamW, Adagrad,
-                    RMSProp; CPU, when a C++ compiler is available): the single-pass
-                    FFI kernel, on ``gradtx.pack(params)`` for trees.
+  ``gradtx-native`` ``gradtx.native.make_step`` (sgd_momentum, Adam, AdamW, Yogi,
+                    AMSGrad, Adagrad, RMSProp; CPU, when a C++ compiler is available): the
+                    single-pass FFI kernel, on ``gradtx.pack(params)`` for trees.
 The ratio columns use the fastest gradtx implementation of the row and name it.
 
 Outputs: a Markdown table on stdout, ``--json PATH``, and ``step_time.png`` in ``--out``.

@@ -75,10 +75,13 @@ from gradtx.fused import update_and_apply as _pure_update_and_apply
 from gradtx.optimizers import adagrad as _adagrad
 from gradtx.optimizers import adam as _adam
 from gradtx.optimizers import adamw as _adamw
+from gradtx.optimizers import amsgrad as _amsgrad
 from gradtx.optimizers import rmsprop as _rmsprop
 from gradtx.optimizers import sgd as _sgd
+from gradtx.optimizers import yogi as _yogi
 from gradtx.transforms import (
     ScaleByAdamState,
+    ScaleByAmsgradState,
     ScaleByRmsState,
     ScaleByRssState,
     ScaleByScheduleState,
@@ -87,17 +90,20 @@ from gradtx.transforms import (
 )
 from gradtx.transforms._modifiers import _full_mask
 
-__all__ = ["adagrad", "adam", "adamw", "available", "make_step", "rmsprop", "sgd",
-           "update_and_apply"]
+__all__ = ["adagrad", "adam", "adamw", "amsgrad", "available", "make_step", "rmsprop", "sgd",
+           "update_and_apply", "yogi"]
 
 log = logging.getLogger("gradtx.native")
 
 _ADAM = "gradtx_adam_f32"  # FFI targets
+_AMSGRAD = "gradtx_amsgrad_f32"
 _ONE_STATE = "gradtx_one_state_f32"
 
 _SOURCE = r"""
 // gradtx single-pass optimiser steps (update + apply_updates), float32, in place:
-//   gradtx_adam_f32:      scale_by_adam [+ add_decayed_weights] + scale_by_learning_rate
+//   gradtx_adam_f32:      scale_by_adam or scale_by_yogi [+ add_decayed_weights]
+//                         + scale_by_learning_rate
+//   gradtx_amsgrad_f32:   scale_by_amsgrad + scale_by_learning_rate
 //   gradtx_one_state_f32: one state array: trace (SGD momentum, Nesterov), scale_by_rss
 //                         (Adagrad), scale_by_rms (RMSProp), + scale_by_learning_rate
 #include <algorithm>
@@ -149,15 +155,26 @@ float* in_place(const ffi::Buffer<ffi::F32>& in, ffi::ResultBuffer<ffi::F32>& ou
 // s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd]
 struct AdamScal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd; };
 
+// Adam's second moment, or Yogi's: v - (1-b2) sign(v - g^2) g^2 (sign(0) = 0).
+enum AdamKind : int32_t { kAdam = 0, kYogi = 1 };
+
 // Decay: AdamW's decoupled weight decay, u <- u + wd * p (a separate loop, so that
 // without decay a non-finite p is not turned into NaN by 0 * p).
-template <bool Decay>
+template <int32_t K, bool Decay>
 void adam_range(const float* __restrict g, float* __restrict p, float* __restrict m,
                 float* __restrict v, int64_t lo, int64_t hi, const AdamScal& s) {
   for (int64_t i = lo; i < hi; ++i) {
     const float gi = g[i];
     const float mn = s.omb1 * gi + s.b1 * m[i];
-    const float vn = s.omb2 * (gi * gi) + s.b2 * v[i];
+    float vn;
+    if constexpr (K == kYogi) {
+      const float g2 = gi * gi;
+      const float d = v[i] - g2;
+      const float sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
+      vn = v[i] - s.omb2 * sign * g2;
+    } else {
+      vn = s.omb2 * (gi * gi) + s.b2 * v[i];
+    }
     float u = (mn * s.ic1) / (std::sqrt(vn * s.ic2 + s.eps_root) + s.eps);
     if (Decay) u = u + s.wd * p[i];
     p[i] = p[i] + s.neg_lr * u;
@@ -169,11 +186,15 @@ void adam_range(const float* __restrict g, float* __restrict p, float* __restric
 ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<ffi::F32> g,
                     ffi::Buffer<ffi::F32> m, ffi::Buffer<ffi::F32> v,
                     ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
-                    ffi::ResultBuffer<ffi::F32> mo, ffi::ResultBuffer<ffi::F32> vo) {
+                    ffi::ResultBuffer<ffi::F32> mo, ffi::ResultBuffer<ffi::F32> vo,
+                    int32_t kind) {
   const int64_t n = p.element_count();
   if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
       v.element_count() != n) {
     return ffi::Error::InvalidArgument("gradtx_adam_f32: operand sizes do not match");
+  }
+  if (kind != kAdam && kind != kYogi) {
+    return ffi::Error::InvalidArgument("gradtx_adam_f32: unknown kind");
   }
   const float* sc = scal.typed_data();
   const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
@@ -182,11 +203,57 @@ ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<f
   float* V = in_place(v, vo);
   const float* G = g.typed_data();
   parallel_for(pool, n, [=](int64_t lo, int64_t hi) {
-    if (s.wd != 0.0f) {
-      adam_range<true>(G, P, M, V, lo, hi, s);
+    if (kind == kYogi) {
+      adam_range<kYogi, false>(G, P, M, V, lo, hi, s);
+    } else if (s.wd != 0.0f) {
+      adam_range<kAdam, true>(G, P, M, V, lo, hi, s);
     } else {
-      adam_range<false>(G, P, M, V, lo, hi, s);
+      adam_range<kAdam, false>(G, P, M, V, lo, hi, s);
     }
+  });
+  return ffi::Error::Success();
+}
+
+// AMSGrad: Adam with v_max = max(v_max, v / c2) (NaN-propagating, as jnp.maximum) in the
+// denominator; s as Adam's (wd unused).
+void amsgrad_range(const float* __restrict g, float* __restrict p, float* __restrict m,
+                   float* __restrict v, float* __restrict vmax, int64_t lo, int64_t hi,
+                   const AdamScal& s) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = g[i];
+    const float mn = s.omb1 * gi + s.b1 * m[i];
+    const float vn = s.omb2 * (gi * gi) + s.b2 * v[i];
+    const float vh = vn * s.ic2;
+    const float old = vmax[i];
+    const float vm = (vh > old || vh != vh) ? vh : old;
+    const float u = (mn * s.ic1) / (std::sqrt(vm + s.eps_root) + s.eps);
+    p[i] = p[i] + s.neg_lr * u;
+    m[i] = mn;
+    v[i] = vn;
+    vmax[i] = vm;
+  }
+}
+
+ffi::Error AmsgradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p,
+                       ffi::Buffer<ffi::F32> g, ffi::Buffer<ffi::F32> m,
+                       ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> vmax,
+                       ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
+                       ffi::ResultBuffer<ffi::F32> mo, ffi::ResultBuffer<ffi::F32> vo,
+                       ffi::ResultBuffer<ffi::F32> xo) {
+  const int64_t n = p.element_count();
+  if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
+      v.element_count() != n || vmax.element_count() != n) {
+    return ffi::Error::InvalidArgument("gradtx_amsgrad_f32: operand sizes do not match");
+  }
+  const float* sc = scal.typed_data();
+  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
+  float* P = in_place(p, po);
+  float* M = in_place(m, mo);
+  float* V = in_place(v, vo);
+  float* X = in_place(vmax, xo);
+  const float* G = g.typed_data();
+  parallel_for(pool, n, [=](int64_t lo, int64_t hi) {
+    amsgrad_range(G, P, M, V, X, lo, hi, s);
   });
   return ffi::Error::Success();
 }
@@ -257,6 +324,21 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxAdamF32, AdamImpl,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int32_t>("kind"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxAmsgradF32, AmsgradImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
@@ -356,6 +438,7 @@ def _load() -> bool:
         if not _registered:
             lib = ctypes.cdll.LoadLibrary(str(path))
             for target, symbol in ((_ADAM, lib.GradtxAdamF32),
+                                   (_AMSGRAD, lib.GradtxAmsgradF32),
                                    (_ONE_STATE, lib.GradtxOneStateF32)):
                 jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(symbol), platform="cpu")
             _registered.append(lib)  # keeps the library loaded for the process' lifetime
@@ -436,14 +519,27 @@ def _f32(*xs: Any) -> jax.Array:
     return jnp.stack([jnp.asarray(x, jnp.float32) for x in xs])
 
 
+def _adam_head(state: OptState, b1: float, b2: float, eps: float, eps_root: float,
+               learning_rate: Any, bias_mu: bool = True,
+               bias_nu: bool = True) -> tuple[jax.Array, tuple[Any, ...], Any]:
+    """(new count, the Adam-family kernels' first nine scalars, new learning-rate state)."""
+    count = safe_increment(state[0].count)
+    c1 = _bias_correction(b1, count) if bias_mu else 1.0
+    c2 = _bias_correction(b2, count) if bias_nu else 1.0
+    neg_lr, lr_state = _learning_rate(learning_rate, state[-1])
+    return count, (1 - b1, b1, 1 - b2, b2, 1 / c1, 1 / c2, eps, eps_root, neg_lr), lr_state
+
+
+# gradtx_adam_f32's second-moment rules (its `kind` attribute)
+_ADAM_RULE, _YOGI_RULE = 0, 1
+
+
 def _adam_plan(learning_rate: Any, b1: float, b2: float, eps: float, eps_root: float,
-               decoupled: bool, weight_decay: Any = 0.0, mask: Any = None) -> _Plan:
+               decoupled: bool = False, weight_decay: Any = 0.0, mask: Any = None,
+               kind: int = _ADAM_RULE) -> _Plan:
     def step(params, grads, state):
         adam_state = state[0]
-        count = safe_increment(adam_state.count)
-        c1, c2 = _bias_correction(b1, count), _bias_correction(b2, count)
-        neg_lr, lr_state = _learning_rate(learning_rate, state[-1])
-        head = (1 - b1, b1, 1 - b2, b2, 1 / c1, 1 / c2, eps, eps_root, neg_lr)
+        count, head, lr_state = _adam_head(state, b1, b2, eps, eps_root, learning_rate)
         n = jax.tree.structure(params).num_leaves
         scals = [_f32(*head, 0.0)] * n
         middle: tuple[Any, ...] = ()
@@ -455,7 +551,8 @@ def _adam_plan(learning_rate: Any, b1: float, b2: float, eps: float, eps_root: f
                      else jax.tree.structure(params).flatten_up_to(_full_mask(mask, params)))
             scal_decay = _f32(*head, wd)
             scals = [scal_decay if d else s for d, s in zip(decay, scals, strict=True)]
-        p, m, v = _call(_ADAM, params, grads, [adam_state.mu, adam_state.nu], scals)
+        p, m, v = _call(_ADAM, params, grads, [adam_state.mu, adam_state.nu], scals,
+                        kind=np.int32(kind))
         return p, (ScaleByAdamState(count=count, mu=m, nu=v), *middle, lr_state)
 
     layout = (ScaleByAdamState, *((WeightDecayState,) if decoupled else ()), _LR_STATE)
@@ -524,6 +621,65 @@ def adamw(
     return _register(
         _adamw(learning_rate, b1, b2, eps, eps_root, None, weight_decay, mask),
         _adam_plan(learning_rate, b1, b2, eps, eps_root, True, weight_decay, mask))
+
+
+def yogi(learning_rate: Any, b1: float = 0.9, b2: float = 0.999,
+         eps: float = 1e-3) -> GradientTransformation:
+    r"""``gradtx.yogi`` (same transformation, same state), recognised by :func:`make_step`.
+
+    .. math::
+        v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - g_t^2)\, g_t^2,\quad
+        p_t = p_{t-1} - \mathrm{lr}(t)\,\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+    with :func:`adam`'s first moment and bias corrections; both moments start at 1e-6.
+    Defaults as ``gradtx.yogi`` and optax (``b1=0.9, b2=0.999, eps=1e-3``).
+
+    Example::
+
+        opt = gradtx.native.yogi(1e-2)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Zaheer et al., *Adaptive Methods for Nonconvex Optimization*, NeurIPS 2018.
+    """
+    return _register(_yogi(learning_rate, b1, b2, eps),
+                     _adam_plan(learning_rate, b1, b2, eps, 0.0, kind=_YOGI_RULE))
+
+
+def amsgrad(learning_rate: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+            eps_root: float = 0.0, bias_correction_mu: bool = True,
+            bias_correction_nu: bool = True) -> GradientTransformation:
+    r"""``gradtx.amsgrad`` (same transformation, same state), recognised by
+    :func:`make_step`.
+
+    .. math::
+        \hat v^{max}_t = \max(\hat v^{max}_{t-1}, v_t/(1-\beta_2^t)),\quad
+        p_t = p_{t-1} - \mathrm{lr}(t)\,\frac{m_t/(1-\beta_1^t)}
+        {\sqrt{\hat v^{max}_t + \epsilon_{root}} + \epsilon}
+
+    with :func:`adam`'s moments (each bias correction can be turned off). Defaults as
+    ``gradtx.amsgrad`` and optax (``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``, both
+    corrections on); ``mu_dtype`` is not offered.
+
+    Example::
+
+        opt = gradtx.native.amsgrad(1e-3)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Reddi, Kale & Kumar, *On the Convergence of Adam and Beyond*, ICLR 2018.
+    """
+    def step(params, grads, state):
+        s = state[0]
+        count, head, lr_state = _adam_head(state, b1, b2, eps, eps_root, learning_rate,
+                                           bias_correction_mu, bias_correction_nu)
+        n = jax.tree.structure(params).num_leaves
+        p, m, v, vmax = _call(_AMSGRAD, params, grads, [s.mu, s.nu, s.nu_max],
+                              [_f32(*head, 0.0)] * n)
+        return p, (ScaleByAmsgradState(count=count, mu=m, nu=v, nu_max=vmax), lr_state)
+
+    plan = _Plan((ScaleByAmsgradState, _LR_STATE),
+                 lambda s: [s[0].mu, s[0].nu, s[0].nu_max], step)
+    return _register(_amsgrad(learning_rate, b1, b2, eps, eps_root, None, bias_correction_mu,
+                              bias_correction_nu), plan)
 
 
 # gradtx_one_state_f32's rules (the `kind` attribute; see the kernel source)

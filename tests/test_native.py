@@ -203,35 +203,49 @@ def _halving():  # the same learning-rate schedule for gradtx and for the refere
     return gradtx.schedules.exponential_decay(0.05, 1, 0.5), lambda k: 0.05 * 0.5**k
 
 
-ONE_STATE_CASES = {  # name: (native factory, gradtx factory, NumPy reference, args, kwargs)
-    "sgd momentum": (native.sgd, gradtx.sgd, R.SGD, (0.05, 0.9), {}),
-    "sgd nesterov": (native.sgd, gradtx.sgd, R.SGD, ("halving", 0.8), {"nesterov": True}),
-    "adagrad": (native.adagrad, gradtx.adagrad, R.Adagrad, (0.1,), {}),
-    "adagrad s0=0": (native.adagrad, gradtx.adagrad, R.Adagrad, ("halving", 0.0, 1e-6), {}),
-    "rmsprop": (native.rmsprop, gradtx.rmsprop, R.RMSProp, (1e-2,), {}),
+NATIVE_CASES = {  # name: (native factory, gradtx factory, NumPy reference or None, args,
+    # kwargs, FFI target); "halving" as lr stands for the schedules of _halving()
+    "sgd momentum": (native.sgd, gradtx.sgd, R.SGD, (0.05, 0.9), {}, "one_state"),
+    "sgd nesterov": (native.sgd, gradtx.sgd, R.SGD, ("halving", 0.8), {"nesterov": True},
+                     "one_state"),
+    "adagrad": (native.adagrad, gradtx.adagrad, R.Adagrad, (0.1,), {}, "one_state"),
+    "adagrad s0=0": (native.adagrad, gradtx.adagrad, R.Adagrad, ("halving", 0.0, 1e-6), {},
+                     "one_state"),
+    "rmsprop": (native.rmsprop, gradtx.rmsprop, R.RMSProp, (1e-2,), {}, "one_state"),
     "rmsprop torch-like": (native.rmsprop, gradtx.rmsprop, R.RMSProp, ("halving", 0.99),
-                           {"eps_in_sqrt": False, "bias_correction": True}),
-    "rmsprop initial_scale": (native.rmsprop, gradtx.rmsprop, R.RMSProp, (1e-2, 0.9, 1e-6, 1.0),
-                              {}),
+                           {"eps_in_sqrt": False, "bias_correction": True}, "one_state"),
+    "rmsprop initial_scale": (native.rmsprop, gradtx.rmsprop, R.RMSProp,
+                              (1e-2, 0.9, 1e-6, 1.0), {}, "one_state"),
+    "yogi": (native.yogi, gradtx.yogi, R.Yogi, (1e-2,), {}, "adam"),
+    "yogi schedule": (native.yogi, gradtx.yogi, R.Yogi, ("halving", 0.8, 0.99, 1e-4), {},
+                      "adam"),
+    "amsgrad": (native.amsgrad, gradtx.amsgrad, R.AMSGrad, (1e-2,), {}, "amsgrad"),
+    "amsgrad schedule": (native.amsgrad, gradtx.amsgrad, R.AMSGrad,
+                         ("halving", 0.8, 0.99, 1e-6, 1e-10), {}, "amsgrad"),
+    "amsgrad no corrections": (native.amsgrad, gradtx.amsgrad, None, (1e-2,),
+                               {"bias_correction_mu": False, "bias_correction_nu": False},
+                               "amsgrad"),
 }
 
 
-def test_native_one_state_optimizers_match_pure_jax_and_numpy(kernel):
+def test_native_optimizers_match_pure_jax_and_numpy(kernel):
     """SGD momentum (plain, Nesterov), Adagrad, RMSProp (eps in/out of the root, bias
-    correction, initial scale; float and schedule lr): the step is one FFI call per leaf,
-    the state structure is gradtx's, and 4 steps equal the pure-JAX optimiser (rtol 1e-6)
-    and the float64 NumPy reference of tests/reference."""
+    correction, initial scale), Yogi, AMSGrad (float and schedule lr): the step is one FFI
+    call per leaf, the state structure is gradtx's, and 4 steps equal the pure-JAX optimiser
+    (rtol 1e-6) and the float64 NumPy reference of tests/reference."""
     params, grads = _tree(jax.random.PRNGKey(0)), _grads()
-    for name, (nat, pure, ref, args, kwargs) in ONE_STATE_CASES.items():
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *grads)
+    for name, (nat, pure, ref, args, kwargs, target) in NATIVE_CASES.items():
         jax_lr, ref_lr = _halving() if args[0] == "halving" else (args[0], args[0])
         opt, want_tx = nat(jax_lr, *args[1:], **kwargs), pure(jax_lr, *args[1:], **kwargs)
         chex.assert_trees_all_equal_structs(opt.init(params), want_tx.init(params))
         step = native.make_step(opt)
         hlo = step.lower(params, grads[0], opt.init(params)).as_text()
-        assert hlo.count("gradtx_one_state_f32") == 2, name  # one call per leaf
+        assert hlo.count(f"gradtx_{target}_f32") == 2, name  # one call per leaf
         got = _run(step, opt, params, grads)
         _close(got, _run(gradtx.make_step(want_tx), want_tx, params, grads))
-        stacked = jax.tree.map(lambda *x: jnp.stack(x), *grads)
+        if ref is None:
+            continue
         updates = run_reference(ref(ref_lr, *args[1:], **kwargs), params, stacked)
         for k in params:
             want_p = np.asarray(params[k], np.float64) + updates[k].sum(axis=0)

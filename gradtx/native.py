@@ -8,9 +8,10 @@ XLA's intra-op thread pool. On the project's 2-core CPU Adam ran at 94-121% of t
 in-place copy bandwidth (pure JAX: 64-72%); see ``benchmarks/RESULTS.md``.
 
 Covered, each an ordinary gradtx transformation (same state, usable anywhere) that
-:func:`make_step` recognises: :func:`adam`, :func:`adamw` (``gradtx_adam_f32``), and
-:func:`sgd` with momentum (plain or Nesterov), :func:`adagrad`, :func:`rmsprop`
-(``gradtx_one_state_f32``: one state array per leaf)::
+:func:`make_step` recognises: :func:`adam`, :func:`adamw`, :func:`yogi`
+(``gradtx_adam_f32``), :func:`amsgrad` (``gradtx_amsgrad_f32``), and :func:`sgd` with
+momentum (plain or Nesterov), :func:`adagrad`, :func:`rmsprop` (``gradtx_one_state_f32``:
+one state array per leaf)::
 
     import gradtx.native
 
@@ -39,9 +40,10 @@ multiplied as ``1/c``; fused multiply-add where XLA's CPU code uses it), so resu
 to the last bit or within a few ulp; tests check rtol 1e-6 against the pure-JAX step and
 the float64 NumPy references.
 
-Limits: float32 only (bf16/f16 leaves fall back); Adam's ``nesterov``/``mu_dtype``,
-RMSProp's centred and momentum variants and the other optimisers (NAdam, AMSGrad, Yogi,
-AdaBound, ...) are not covered; not differentiable; sharded parameters are treated as a
+Limits: float32 only (bf16/f16 leaves fall back); Adam's and AMSGrad's
+``nesterov``/``mu_dtype``, RMSProp's centred and momentum variants and the other
+optimisers (NAdam, AdaBound/AMSBound, Adadelta, plain SGD: already one pass) are not
+covered; not differentiable; sharded parameters are treated as a
 single-device custom call (XLA gathers them), so use the pure-JAX step for sharded
 training. This is a gradtx extension: optax has no native kernels; torch's
 ``fused=True`` optimisers are the analogue.

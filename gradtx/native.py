@@ -116,6 +116,8 @@ _SOURCE = r"""
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+using Buf = ffi::Buffer<ffi::F32>;        // an f32 operand
+using Res = ffi::ResultBuffer<ffi::F32>;  // an f32 result (aliased to an operand)
 
 namespace {
 
@@ -148,7 +150,7 @@ void parallel_for(ffi::ThreadPool& pool, int64_t n, Range range) {
 }
 
 // Outputs alias the inputs (input_output_aliases); copies only if XLA did not alias.
-float* in_place(const ffi::Buffer<ffi::F32>& in, ffi::ResultBuffer<ffi::F32>& out) {
+float* in_place(const Buf& in, Res& out) {
   float* o = out->typed_data();
   if (o != in.typed_data()) std::copy_n(in.typed_data(), in.element_count(), o);
   return o;
@@ -185,11 +187,8 @@ void adam_range(const float* __restrict g, float* __restrict p, float* __restric
   }
 }
 
-ffi::Error AdamImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p, ffi::Buffer<ffi::F32> g,
-                    ffi::Buffer<ffi::F32> m, ffi::Buffer<ffi::F32> v,
-                    ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
-                    ffi::ResultBuffer<ffi::F32> mo, ffi::ResultBuffer<ffi::F32> vo,
-                    int32_t kind) {
+ffi::Error AdamImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf m, Buf v, Buf scal, Res po,
+                    Res mo, Res vo, int32_t kind) {
   const int64_t n = p.element_count();
   if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
       v.element_count() != n) {
@@ -236,12 +235,8 @@ void amsgrad_range(const float* __restrict g, float* __restrict p, float* __rest
   }
 }
 
-ffi::Error AmsgradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p,
-                       ffi::Buffer<ffi::F32> g, ffi::Buffer<ffi::F32> m,
-                       ffi::Buffer<ffi::F32> v, ffi::Buffer<ffi::F32> vmax,
-                       ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
-                       ffi::ResultBuffer<ffi::F32> mo, ffi::ResultBuffer<ffi::F32> vo,
-                       ffi::ResultBuffer<ffi::F32> xo) {
+ffi::Error AmsgradImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf m, Buf v, Buf vmax, Buf scal,
+                       Res po, Res mo, Res vo, Res xo) {
   const int64_t n = p.element_count();
   if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
       v.element_count() != n || vmax.element_count() != n) {
@@ -288,10 +283,8 @@ void one_state_range(const float* __restrict g, float* __restrict p, float* __re
   }
 }
 
-ffi::Error OneStateImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p,
-                        ffi::Buffer<ffi::F32> g, ffi::Buffer<ffi::F32> st,
-                        ffi::Buffer<ffi::F32> scal, ffi::ResultBuffer<ffi::F32> po,
-                        ffi::ResultBuffer<ffi::F32> so, int32_t kind) {
+ffi::Error OneStateImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf st, Buf scal, Res po,
+                        Res so, int32_t kind) {
   const int64_t n = p.element_count();
   if (scal.element_count() != 5 || g.element_count() != n || st.element_count() != n) {
     return ffi::Error::InvalidArgument("gradtx_one_state_f32: operand sizes do not match");
@@ -321,39 +314,39 @@ ffi::Error OneStateImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> p,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxAdamF32, AdamImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<Buf>()
+                                  .Ret<Buf>()
+                                  .Ret<Buf>()
                                   .Attr<int32_t>("kind"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxAmsgradF32, AmsgradImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>());
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<Buf>()
+                                  .Ret<Buf>()
+                                  .Ret<Buf>()
+                                  .Ret<Buf>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(GradtxOneStateF32, OneStateImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Arg<Buf>()
+                                  .Ret<Buf>()
+                                  .Ret<Buf>()
                                   .Attr<int32_t>("kind"));
 """
 

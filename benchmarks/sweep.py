@@ -122,7 +122,7 @@ def _compile_excluded(steps: int, hidden: int, repeats: int) -> dict:
 def run(quick: bool = False) -> dict:
     """Times the sweep; returns the times (seconds), speed-ups and final losses."""
     steps, hidden, repeats = (100, 16, 2) if quick else (500, 32, 3)
-    widths = (4, 16, 64) if quick else (4, 8, 16, 32, 64, 128)
+    widths = (4, 32) if quick else (4, 8, 16, 32, 64, 128)
     data, params, scheds, stacked = _problem(steps, hidden)
 
     # one vmapped, jitted loop

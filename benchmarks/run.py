@@ -1,6 +1,6 @@
 """Optimiser-step benchmarks: gradtx vs optax vs torch.optim, interleaved in one run.
 
-Run ``python -m benchmarks.run --quick`` (about 2 minutes on an idle 2-core CPU) or
+Run ``python -m benchmarks.run --quick`` (under 2 minutes on an idle 2-core CPU) or
 ``python -m benchmarks.run`` (full). For each optimiser and parameter shape it times a
 jitted step (``update`` + ``apply_updates``, params and state donated,
 ``block_until_ready``) of every implementation in round-robin order, so the machine's
@@ -251,7 +251,8 @@ def _extra_suites(quick: bool) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (about 2 minutes)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller sizes, fewer tree cases (under 2 minutes)")
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out",

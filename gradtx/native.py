@@ -8,10 +8,10 @@ XLA's intra-op thread pool. On the project's 2-core CPU Adam ran at 94-121% of t
 in-place copy bandwidth (pure JAX: 64-72%); see ``benchmarks/RESULTS.md``.
 
 Covered, each an ordinary gradtx transformation (same state, usable anywhere) that
-:func:`make_step` recognises: :func:`adam`, :func:`adamw`, :func:`yogi`
-(``gradtx_adam_f32``), :func:`amsgrad` (``gradtx_amsgrad_f32``), and :func:`sgd` with
-momentum (plain or Nesterov), :func:`adagrad`, :func:`rmsprop` (``gradtx_one_state_f32``:
-one state array per leaf)::
+:func:`make_step` recognises: :func:`adam` and :func:`adamw` (each with or without
+Nesterov), :func:`nadam`, :func:`yogi` (``gradtx_adam_f32``), :func:`amsgrad`
+(``gradtx_amsgrad_f32``), and :func:`sgd` with momentum (plain or Nesterov),
+:func:`adagrad`, :func:`rmsprop` (``gradtx_one_state_f32``: one state array per leaf)::
 
     import gradtx.native
 
@@ -40,10 +40,9 @@ multiplied as ``1/c``; fused multiply-add where XLA's CPU code uses it), so resu
 to the last bit or within a few ulp; tests check rtol 1e-6 against the pure-JAX step and
 the float64 NumPy references.
 
-Limits: float32 only (bf16/f16 leaves fall back); Adam's and AMSGrad's
-``nesterov``/``mu_dtype``, RMSProp's centred and momentum variants and the other
-optimisers (NAdam, AdaBound/AMSBound, Adadelta, plain SGD: already one pass) are not
-covered; not differentiable; sharded parameters are treated as a
+Limits: float32 only (bf16/f16 leaves fall back); ``mu_dtype``, RMSProp's centred and
+momentum variants and the other optimisers (AdaBound/AMSBound, Adadelta; plain SGD is
+already one pass) are not covered; not differentiable; sharded parameters are treated as a
 single-device custom call (XLA gathers them), so use the pure-JAX step for sharded
 training. This is a gradtx extension: optax has no native kernels; torch's
 ``fused=True`` optimisers are the analogue.
@@ -92,8 +91,8 @@ from gradtx.transforms import (
 )
 from gradtx.transforms._modifiers import _full_mask
 
-__all__ = ["adagrad", "adam", "adamw", "amsgrad", "available", "make_step", "rmsprop", "sgd",
-           "update_and_apply", "yogi"]
+__all__ = ["adagrad", "adam", "adamw", "amsgrad", "available", "make_step", "nadam", "rmsprop",
+           "sgd", "update_and_apply", "yogi"]
 
 log = logging.getLogger("gradtx.native")
 
@@ -103,7 +102,8 @@ _ONE_STATE = "gradtx_one_state_f32"
 
 _SOURCE = r"""
 // gradtx single-pass optimiser steps (update + apply_updates), float32, in place:
-//   gradtx_adam_f32:      scale_by_adam or scale_by_yogi [+ add_decayed_weights]
+//   gradtx_adam_f32:      scale_by_adam (or Nesterov/NAdam) or scale_by_yogi
+//                         [+ add_decayed_weights]
 //                         + scale_by_learning_rate
 //   gradtx_amsgrad_f32:   scale_by_amsgrad + scale_by_learning_rate
 //   gradtx_one_state_f32: one state array: trace (SGD momentum, Nesterov), scale_by_rss
@@ -156,11 +156,12 @@ float* in_place(const Buf& in, Res& out) {
   return o;
 }
 
-// s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd]
-struct AdamScal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd; };
+// s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd, 1/c1(t+1)]
+struct AdamScal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd, ic1n; };
 
-// Adam's second moment, or Yogi's: v - (1-b2) sign(v - g^2) g^2 (sign(0) = 0).
-enum AdamKind : int32_t { kAdam = 0, kYogi = 1 };
+// Adam; Yogi's second moment v - (1-b2) sign(v - g^2) g^2 (sign(0) = 0); NAdam's first
+// moment estimate b1 m_t / c1(t+1) + (1-b1) g_t / c1(t) (Adam with nesterov=True).
+enum AdamKind : int32_t { kAdam = 0, kYogi = 1, kNadam = 2 };
 
 // Decay: AdamW's decoupled weight decay, u <- u + wd * p (a separate loop, so that
 // without decay a non-finite p is not turned into NaN by 0 * p).
@@ -179,7 +180,8 @@ void adam_range(const float* __restrict g, float* __restrict p, float* __restric
     } else {
       vn = s.omb2 * (gi * gi) + s.b2 * v[i];
     }
-    float u = (mn * s.ic1) / (std::sqrt(vn * s.ic2 + s.eps_root) + s.eps);
+    const float mh = (K == kNadam) ? s.b1 * mn * s.ic1n + s.omb1 * gi * s.ic1 : mn * s.ic1;
+    float u = mh / (std::sqrt(vn * s.ic2 + s.eps_root) + s.eps);
     if (Decay) u = u + s.wd * p[i];
     p[i] = p[i] + s.neg_lr * u;
     m[i] = mn;
@@ -190,33 +192,37 @@ void adam_range(const float* __restrict g, float* __restrict p, float* __restric
 ffi::Error AdamImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf m, Buf v, Buf scal, Res po,
                     Res mo, Res vo, int32_t kind) {
   const int64_t n = p.element_count();
-  if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
+  if (scal.element_count() != 11 || g.element_count() != n || m.element_count() != n ||
       v.element_count() != n) {
     return ffi::Error::InvalidArgument("gradtx_adam_f32: operand sizes do not match");
   }
-  if (kind != kAdam && kind != kYogi) {
+  if (kind != kAdam && kind != kYogi && kind != kNadam) {
     return ffi::Error::InvalidArgument("gradtx_adam_f32: unknown kind");
   }
   const float* sc = scal.typed_data();
-  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
+  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
+                   sc[10]};
   float* P = in_place(p, po);
   float* M = in_place(m, mo);
   float* V = in_place(v, vo);
   const float* G = g.typed_data();
+  const bool decay = s.wd != 0.0f;
   parallel_for(pool, n, [=](int64_t lo, int64_t hi) {
     if (kind == kYogi) {
       adam_range<kYogi, false>(G, P, M, V, lo, hi, s);
-    } else if (s.wd != 0.0f) {
-      adam_range<kAdam, true>(G, P, M, V, lo, hi, s);
+    } else if (kind == kNadam) {
+      if (decay) adam_range<kNadam, true>(G, P, M, V, lo, hi, s);
+      else adam_range<kNadam, false>(G, P, M, V, lo, hi, s);
     } else {
-      adam_range<kAdam, false>(G, P, M, V, lo, hi, s);
+      if (decay) adam_range<kAdam, true>(G, P, M, V, lo, hi, s);
+      else adam_range<kAdam, false>(G, P, M, V, lo, hi, s);
     }
   });
   return ffi::Error::Success();
 }
 
 // AMSGrad: Adam with v_max = max(v_max, v / c2) (NaN-propagating, as jnp.maximum) in the
-// denominator; s as Adam's (wd unused).
+// denominator; s as Adam's (wd and 1/c1(t+1) unused).
 void amsgrad_range(const float* __restrict g, float* __restrict p, float* __restrict m,
                    float* __restrict v, float* __restrict vmax, int64_t lo, int64_t hi,
                    const AdamScal& s) {
@@ -238,12 +244,13 @@ void amsgrad_range(const float* __restrict g, float* __restrict p, float* __rest
 ffi::Error AmsgradImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf m, Buf v, Buf vmax, Buf scal,
                        Res po, Res mo, Res vo, Res xo) {
   const int64_t n = p.element_count();
-  if (scal.element_count() != 10 || g.element_count() != n || m.element_count() != n ||
+  if (scal.element_count() != 11 || g.element_count() != n || m.element_count() != n ||
       v.element_count() != n || vmax.element_count() != n) {
     return ffi::Error::InvalidArgument("gradtx_amsgrad_f32: operand sizes do not match");
   }
   const float* sc = scal.typed_data();
-  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9]};
+  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
+                   sc[10]};
   float* P = in_place(p, po);
   float* M = in_place(m, mo);
   float* V = in_place(v, vo);
@@ -525,8 +532,8 @@ def _adam_head(state: OptState, b1: float, b2: float, eps: float, eps_root: floa
     return count, (1 - b1, b1, 1 - b2, b2, 1 / c1, 1 / c2, eps, eps_root, neg_lr), lr_state
 
 
-# gradtx_adam_f32's second-moment rules (its `kind` attribute)
-_ADAM_RULE, _YOGI_RULE = 0, 1
+# gradtx_adam_f32's rules (its `kind` attribute)
+_ADAM_RULE, _YOGI_RULE, _NADAM_RULE = 0, 1, 2
 
 
 def _adam_plan(learning_rate: Any, b1: float, b2: float, eps: float, eps_root: float,
@@ -535,8 +542,10 @@ def _adam_plan(learning_rate: Any, b1: float, b2: float, eps: float, eps_root: f
     def step(params, grads, state):
         adam_state = state[0]
         count, head, lr_state = _adam_head(state, b1, b2, eps, eps_root, learning_rate)
+        # NAdam's 1/c1(t+1) (unused by the other rules)
+        ic1n = 1 / _bias_correction(b1, safe_increment(count)) if kind == _NADAM_RULE else 0.0
         n = jax.tree.structure(params).num_leaves
-        scals = [_f32(*head, 0.0)] * n
+        scals = [_f32(*head, 0.0, ic1n)] * n
         middle: tuple[Any, ...] = ()
         if decoupled:  # as add_decayed_weights(weight_decay, mask)
             wd_state = state[1]
@@ -544,7 +553,7 @@ def _adam_plan(learning_rate: Any, b1: float, b2: float, eps: float, eps_root: f
             middle = (WeightDecayState(count=safe_increment(wd_state.count)),)
             decay = ([True] * n if mask is None
                      else jax.tree.structure(params).flatten_up_to(_full_mask(mask, params)))
-            scal_decay = _f32(*head, wd)
+            scal_decay = _f32(*head, wd, ic1n)
             scals = [scal_decay if d else s for d, s in zip(decay, scals, strict=True)]
         p, m, v = _call(_ADAM, params, grads, [adam_state.mu, adam_state.nu], scals,
                         kind=np.int32(kind))
@@ -560,6 +569,8 @@ def adam(
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_root: float = 0.0,
+    *,
+    nesterov: bool = False,
 ) -> GradientTransformation:
     r"""``gradtx.adam`` (same transformation, same state), recognised by :func:`make_step`.
 
@@ -569,7 +580,8 @@ def adam(
         p_t = p_{t-1} - \mathrm{lr}(t)\,\frac{m_t/(1-\beta_1^t)}
         {\sqrt{v_t/(1-\beta_2^t) + \epsilon_{root}} + \epsilon}
 
-    Defaults as ``gradtx.adam`` and optax (``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``);
+    Defaults as ``gradtx.adam`` and optax (``b1=0.9, b2=0.999, eps=1e-8, eps_root=0,
+    nesterov=False``; ``nesterov=True`` is :func:`nadam`'s rule);
     ``learning_rate`` is a float or a schedule. The returned object is an ordinary
     ``GradientTransformation`` usable anywhere (``chain``, ``gradtx.make_step``, optax);
     only :func:`make_step` / :func:`update_and_apply` of this module run it natively.
@@ -581,8 +593,27 @@ def adam(
 
     Reference: Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
-    return _register(_adam(learning_rate, b1, b2, eps, eps_root),
-                     _adam_plan(learning_rate, b1, b2, eps, eps_root, decoupled=False))
+    rule = _NADAM_RULE if nesterov else _ADAM_RULE
+    return _register(_adam(learning_rate, b1, b2, eps, eps_root, nesterov=nesterov),
+                     _adam_plan(learning_rate, b1, b2, eps, eps_root, kind=rule))
+
+
+def nadam(learning_rate: Any, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+          eps_root: float = 0.0) -> GradientTransformation:
+    r"""``gradtx.nadam`` (same transformation, same state), recognised by :func:`make_step`.
+
+    :func:`adam` with Nesterov momentum:
+    :math:`\hat m_t = \beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`.
+    Defaults as ``gradtx.nadam`` and optax (``b1=0.9, b2=0.999, eps=1e-8, eps_root=0``).
+
+    Example::
+
+        opt = gradtx.native.nadam(1e-3)
+        step = gradtx.native.make_step(opt)
+
+    Reference: Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016.
+    """
+    return adam(learning_rate, b1, b2, eps, eps_root, nesterov=True)
 
 
 def adamw(
@@ -593,6 +624,8 @@ def adamw(
     eps_root: float = 0.0,
     weight_decay: Any = 1e-4,
     mask: Any = None,
+    *,
+    nesterov: bool = False,
 ) -> GradientTransformation:
     r"""``gradtx.adamw`` (same transformation, same state), recognised by :func:`make_step`.
 
@@ -600,8 +633,9 @@ def adamw(
         p_t = p_{t-1} - \mathrm{lr}(t)\Big(\frac{\hat m_t}
         {\sqrt{\hat v_t + \epsilon_{root}} + \epsilon} + \lambda(t)\,p_{t-1}\Big)
 
-    with :func:`adam`'s moments. Defaults as ``gradtx.adamw`` and optax
-    (``weight_decay=1e-4``; torch's is 1e-2). ``learning_rate`` and ``weight_decay`` are
+    with :func:`adam`'s moments (``nesterov=True``: :func:`nadam`'s estimate
+    :math:`\hat m_t`). Defaults as ``gradtx.adamw`` and optax (``weight_decay=1e-4``,
+    torch's is 1e-2; ``nesterov=False``). ``learning_rate`` and ``weight_decay`` are
     floats or schedules; ``mask`` (a tree of booleans, a prefix of one, or a function of
     the params returning one) leaves the False leaves undecayed. The kernel runs when the
     mask's leaves are Python booleans; a mask of arrays takes the pure-JAX step.
@@ -614,8 +648,10 @@ def adamw(
     Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
     """
     return _register(
-        _adamw(learning_rate, b1, b2, eps, eps_root, None, weight_decay, mask),
-        _adam_plan(learning_rate, b1, b2, eps, eps_root, True, weight_decay, mask))
+        _adamw(learning_rate, b1, b2, eps, eps_root, None, weight_decay, mask,
+               nesterov=nesterov),
+        _adam_plan(learning_rate, b1, b2, eps, eps_root, True, weight_decay, mask,
+                   _NADAM_RULE if nesterov else _ADAM_RULE))
 
 
 def yogi(learning_rate: Any, b1: float = 0.9, b2: float = 0.999,
@@ -668,7 +704,7 @@ def amsgrad(learning_rate: Any, b1: float = 0.9, b2: float = 0.999, eps: float =
                                            bias_correction_mu, bias_correction_nu)
         n = jax.tree.structure(params).num_leaves
         p, m, v, vmax = _call(_AMSGRAD, params, grads, [s.mu, s.nu, s.nu_max],
-                              [_f32(*head, 0.0)] * n)
+                              [_f32(*head, 0.0, 0.0)] * n)
         return p, (ScaleByAmsgradState(count=count, mu=m, nu=v, nu_max=vmax), lr_state)
 
     plan = _Plan((ScaleByAmsgradState, _LR_STATE),

@@ -4,6 +4,7 @@ The native-path tests compile the kernel once per session into a temporary cache
 they are skipped only when no C++ compiler exists. The fallback path is always tested.
 """
 
+import functools
 import shutil
 
 import chex
@@ -225,6 +226,13 @@ NATIVE_CASES = {  # name: (native factory, gradtx factory, NumPy reference or No
     "amsgrad no corrections": (native.amsgrad, gradtx.amsgrad, None, (1e-2,),
                                {"bias_correction_mu": False, "bias_correction_nu": False},
                                "amsgrad"),
+    "nadam": (native.nadam, gradtx.nadam, functools.partial(R.Adam, nesterov=True), (1e-2,),
+              {}, "adam"),
+    "nadam schedule": (native.nadam, gradtx.nadam, functools.partial(R.Adam, nesterov=True),
+                       ("halving", 0.8, 0.99, 1e-6, 1e-10), {}, "adam"),
+    "adamw nesterov": (native.adamw, gradtx.adamw,
+                       functools.partial(R.Adam, nesterov=True, weight_decay=0.1), (1e-2,),
+                       {"weight_decay": 0.1, "nesterov": True}, "adam"),
 }
 
 
@@ -232,7 +240,8 @@ def test_native_optimizers_match_pure_jax_and_numpy(kernel):
     """SGD momentum (plain, Nesterov), Adagrad, RMSProp (eps in/out of the root, bias
     correction, initial scale), Yogi, AMSGrad (float and schedule lr): the step is one FFI
     call per leaf, the state structure is gradtx's, and 4 steps equal the pure-JAX optimiser
-    (rtol 1e-6) and the float64 NumPy reference of tests/reference."""
+    (rtol 1e-6) and the float64 NumPy reference of tests/reference; NAdam and AdamW with
+    Nesterov too."""
     params, grads = _tree(jax.random.PRNGKey(0)), _grads()
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *grads)
     for name, (nat, pure, ref, args, kwargs, target) in NATIVE_CASES.items():

@@ -159,6 +159,11 @@ float* in_place(const Buf& in, Res& out) {
 // s = [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd, 1/c1(t+1)]
 struct AdamScal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd, ic1n; };
 
+AdamScal adam_scal(const Buf& scal) {  // its 11 floats, checked by the caller
+  const float* c = scal.typed_data();
+  return AdamScal{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]};
+}
+
 // Adam; Yogi's second moment v - (1-b2) sign(v - g^2) g^2 (sign(0) = 0); NAdam's first
 // moment estimate b1 m_t / c1(t+1) + (1-b1) g_t / c1(t) (Adam with nesterov=True).
 enum AdamKind : int32_t { kAdam = 0, kYogi = 1, kNadam = 2 };
@@ -199,9 +204,7 @@ ffi::Error AdamImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf m, Buf v, Buf scal, 
   if (kind != kAdam && kind != kYogi && kind != kNadam) {
     return ffi::Error::InvalidArgument("gradtx_adam_f32: unknown kind");
   }
-  const float* sc = scal.typed_data();
-  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
-                   sc[10]};
+  const AdamScal s = adam_scal(scal);
   float* P = in_place(p, po);
   float* M = in_place(m, mo);
   float* V = in_place(v, vo);
@@ -248,9 +251,7 @@ ffi::Error AmsgradImpl(ffi::ThreadPool pool, Buf p, Buf g, Buf m, Buf v, Buf vma
       v.element_count() != n || vmax.element_count() != n) {
     return ffi::Error::InvalidArgument("gradtx_amsgrad_f32: operand sizes do not match");
   }
-  const float* sc = scal.typed_data();
-  const AdamScal s{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
-                   sc[10]};
+  const AdamScal s = adam_scal(scal);
   float* P = in_place(p, po);
   float* M = in_place(m, mo);
   float* V = in_place(v, vo);

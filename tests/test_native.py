@@ -195,9 +195,28 @@ def test_native_adamw_array_mask_falls_back(kernel):
     chex.assert_trees_all_close(got, want, rtol=0, atol=0)
 
 
-def test_native_adamw_validates_like_gradtx():
-    with pytest.raises(ValueError, match="weight_decay"):
-        native.adamw(1e-3, weight_decay=-1.0)
+@pytest.mark.parametrize("build, name", [
+    (lambda: native.adamw(1e-3, weight_decay=-1.0), "weight_decay"),
+    (lambda: native.nadam(1e-3, b1=1.0), "b1"),
+    (lambda: native.yogi(1e-2, b2=1.5), "b2"),
+    (lambda: native.amsgrad(1e-3, eps=-1.0), "eps"),
+    (lambda: native.sgd(0.1, momentum=-0.5), "momentum"),
+    (lambda: native.sgd(0.1, nesterov=True), "nesterov"),
+    (lambda: native.adagrad(-0.1), "learning_rate"),
+    (lambda: native.rmsprop(1e-3, decay=1.5), "decay"),
+])
+def test_native_validates_like_gradtx(build, name):
+    """Bad hyperparameters raise gradtx's ValueError naming the parameter."""
+    with pytest.raises(ValueError, match=name):
+        build()
+
+
+def test_native_step_without_jit(kernel):
+    """make_step(jit=False) runs the kernel eagerly, with the jitted step's numbers."""
+    opt = native.rmsprop(1e-2)
+    params, grads = _tree(jax.random.PRNGKey(0)), _grads(2)
+    got = _run(native.make_step(opt, donate=False, jit=False), opt, params, grads)
+    _close(got, _run(native.make_step(opt), opt, params, grads))
 
 
 def _halving():  # the same learning-rate schedule for gradtx and for the references

@@ -1,0 +1,31 @@
+"""Optimisers (aliases): each a one-line chain of the building blocks in
+:mod:`gradtx.transforms`, one module per family. Signatures, defaults and numbers equal
+optax's alias of the same name."""
+
+from gradtx.optimizers._classic import (
+    adabound,
+    adadelta,
+    adagrad,
+    adam,
+    adamw,
+    amsbound,
+    amsgrad,
+    nadam,
+    rmsprop,
+    sgd,
+    yogi,
+)
+
+__all__ = [
+    "adabound",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamw",
+    "amsbound",
+    "amsgrad",
+    "nadam",
+    "rmsprop",
+    "sgd",
+    "yogi",
+]

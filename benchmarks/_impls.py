@@ -29,8 +29,8 @@ BYTES_PER_PARAM = {
     "adagrad": 20,
     "rmsprop": 20,
     "adabound": 28,
+    "clip_adam": 32,  # + one read of the gradients for the global norm
 }
-OPTIMIZERS = tuple(BYTES_PER_PARAM)
 LR = 1e-3
 
 
@@ -46,34 +46,25 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adagrad": ("adagrad", {}),
     "rmsprop": ("rmsprop", {}),
     "adabound": ("adabound", {}),
+    # chain(clip_by_global_norm(1.0), adam(lr)): gradient clipping before the optimiser
+    "clip_adam": ("adam", {}),
 }
+CLIPPED = {"clip_adam": 1.0}  # the rows that clip the gradients' global norm first
 
 
 def _build(library: Any, name: str) -> Any | None:
     alias, kwargs = OPTIMIZERS[name]
     factory = getattr(library, alias, None)
-    return None if factory is None else factory(LR, **kwargs)
+    if factory is None:
+        return None
+    tx = factory(LR, **kwargs)
+    if name in CLIPPED:
+        tx = library.chain(library.clip_by_global_norm(CLIPPED[name]), tx)
+    return tx
 
 
 def gradtx_opt(name: str) -> Any:
     return _build(gradtx, name)
-
-
-# the optimisers gradtx.native has a kernel for
-NATIVE = ("sgd_momentum", "adam", "adamw", "yogi", "amsgrad", "adagrad", "rmsprop")
-
-
-def native_opt(name: str) -> Any | None:
-    """The ``gradtx.native`` transformation (single-pass C++ kernel on CPU) for ``name``,
-    or None when it has none or the kernel is unavailable (no compiler, not CPU)."""
-    from gradtx import native
-
-    if name not in NATIVE or jax.default_backend() != "cpu":
-        return None
-    if not native.available():
-        return None
-    alias, kwargs = OPTIMIZERS[name]
-    return getattr(native, alias)(LR, **kwargs)
 
 
 def optax_opt(name: str) -> Any | None:
@@ -130,20 +121,27 @@ def _memory_temp_bytes(compiled: Any) -> int | None:
 
 
 class JaxImpl:
-    """``params, state = step(params, grads, state)`` jitted, params and state donated."""
+    """``params, state = step(params, grads, state)`` jitted, params and state donated.
+
+    ``gradtx.make_step(tx)`` (the native kernel where it applies), or with ``user_jit``
+    the step a user writes: ``jax.jit`` of ``tx.update`` + ``apply_updates`` (pure JAX)."""
 
     def __init__(self, tx: Any, shapes: dict, *, packed: bool = False, wrap: bool = False,
-                 native: bool = False):
+                 user_jit: bool = False):
         self.tx = gradtx.packed(tx) if wrap else tx
         params, grads = _tree(shapes, 1.0), _tree(shapes, 0.01)
         if packed:
             params, grads = gradtx.pack(params), gradtx.pack(grads)
         self.params, self.grads = params, grads
         self.state = self.tx.init(params)
-        if native:  # gradtx.native.make_step: the FFI kernel for supported optimisers
-            from gradtx import native as _native
+        if user_jit:
+            tx = self.tx
 
-            self.fn = _native.make_step(self.tx)
+            def step(params, grads, state):
+                updates, state = tx.update(grads, state, params)
+                return gradtx.apply_updates(params, updates), state
+
+            self.fn = jax.jit(step, donate_argnums=(0, 2))
         else:
             self.fn = gradtx.make_step(self.tx)  # update + apply_updates, donated
 

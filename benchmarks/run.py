@@ -10,14 +10,16 @@ in-place copy measured in the same run, lower+compile time, and the temporary by
 the compiled step (``memory_analysis()``, with donation).
 
 gradtx implementations:
-  ``gradtx``        the plain transform on the parameter tree (``gradtx.make_step``);
-  ``gradtx-pack``   the same transform on ``gradtx.pack(params)`` (parameters, grads and
+  ``gradtx``        ``gradtx.make_step(tx)`` on the parameter tree as it is: the
+                    single-pass native kernel over all leaves where it applies (CPU,
+                    float32, a covered optimiser at the end of the chain), else pure JAX;
+  ``gradtx-jit``    the step a user writes: ``jax.jit`` of ``tx.update`` and
+                    ``apply_updates`` (pure JAX, no kernel), to compare with optax's;
+  ``gradtx-pack``   ``gradtx.make_step`` on ``gradtx.pack(params)`` (parameters, grads and
                     state held as one buffer per dtype);
   ``gradtx-packed`` ``gradtx.packed(tx)`` on the plain tree (state packed, grads gathered
-                    and updates scattered every step);
-  ``gradtx-native`` ``gradtx.native.make_step`` (sgd_momentum, Adam, AdamW, Yogi,
-                    AMSGrad, Adagrad, RMSProp; CPU, when a C++ compiler is available): the
-                    single-pass FFI kernel, on ``gradtx.pack(params)`` for trees.
+                    and updates scattered every step).
+``clip_adam`` is ``chain(clip_by_global_norm(1.0), adam(lr))`` in both libraries.
 The ratio columns use the fastest gradtx implementation of the row and name it.
 
 Outputs: a Markdown table on stdout, ``--json PATH``, and ``step_time.png`` in ``--out``.
@@ -53,10 +55,17 @@ MODES = {
     # quick: every optimiser on flat vectors; five on the ResNet-50-like tree (each tree
     # case compiles for seconds); Adam on the 2000 leaves (optax compiles it for ~13 s)
     "quick": dict(flat=(1_000_000, 10_000_000),
-                  tree_opts=("sgd_momentum", "adam", "adamw", "amsgrad", "rmsprop"),
+                  tree_opts=("sgd_momentum", "adam", "clip_adam", "adamw", "rmsprop"),
                   small_opts=("adam",),
                   leaves=(2000, 1000), resnet_scale=1, budget=0.4, wrap_small=False,
                   wrap_tree=False),
+    # gpu-quick: Adam on 1e8 float32 params (as % of the in-place copy bandwidth of the
+    # device), and Adam / clip+Adam on the ResNet-50-like and 2000-leaf trees vs optax; one
+    # short call on a lent accelerator (under 5 minutes)
+    "gpu-quick": dict(flat=(100_000_000,), opts=("adam",),
+                      tree_opts=("adam", "clip_adam"), small_opts=("adam", "clip_adam"),
+                      leaves=(2000, 1000), resnet_scale=1, budget=1.0, wrap_small=False,
+                      wrap_tree=False),
     "full": dict(flat=(1_000_000, 10_000_000, 50_000_000), tree_opts=None,
                  leaves=(2000, 1000), resnet_scale=1, budget=3.0, wrap_small=True),
 }
@@ -89,13 +98,11 @@ def _stats(ts: np.ndarray) -> dict[str, float]:
 def _run_case(label, kind, shapes, opt, wrap, budget, torch):
     impls: dict[str, Any] = {}
     impls["gradtx"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes)
+    impls["gradtx-jit"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, user_jit=True)
     if len(shapes) > 1:
         impls["gradtx-pack"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, packed=True)
         if wrap:
             impls["gradtx-packed"] = _impls.JaxImpl(_impls.gradtx_opt(opt), shapes, wrap=True)
-    ntx = _impls.native_opt(opt)
-    if ntx is not None:
-        impls["gradtx-native"] = _impls.JaxImpl(ntx, shapes, packed=len(shapes) > 1, native=True)
     otx = _impls.optax_opt(opt)
     if otx is not None:
         impls["optax"] = _impls.OptaxImpl(otx, shapes)
@@ -253,6 +260,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="smaller sizes, fewer tree cases (under 2 minutes)")
+    ap.add_argument("--gpu-quick", action="store_true",
+                    help="Adam on 1e8 params and the two trees vs optax, for a lent GPU "
+                         "(under 5 minutes)")
     ap.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out",
@@ -263,7 +273,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-torch", action="store_true", help="leave torch out even if installed")
     ap.add_argument("--no-extra", action="store_true", help="skip the sweep/sharding suites")
     args = ap.parse_args(argv)
-    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    mode = ("smoke" if args.smoke else "gpu-quick" if args.gpu_quick
+            else "quick" if args.quick else "full")
     cfg = MODES[mode]
     optimizers = tuple(o.strip() for o in args.optimizers.split(",") if o.strip())
     unknown = set(optimizers) - set(_impls.OPTIMIZERS)
@@ -298,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"meta": meta, "summary": summary, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     plot(rows, args.out / "step_time.png")
-    if not args.no_extra and mode != "smoke":
+    if not args.no_extra and mode in ("quick", "full"):
         result["extra"] = _extra_suites(quick=mode == "quick")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,36 @@ class GradientTransformation(NamedTuple):
     update: TransformUpdateFn
 
 
+class TransformSpec(NamedTuple):
+    """What a transformation computes, as the call that built it.
+
+    gradtx's constructors attach one to the ``update`` function of what they return
+    (``tx.update.spec``), so a backend can recognise a transformation from the outside,
+    without a hidden registry: :func:`gradtx.make_step` uses it to run the single-pass
+    native kernel for a chain it knows (``gradtx.native.explain`` says why it does or
+    does not). A transformation without one (an optax transform, a user's own) is run as
+    it is.
+    """
+
+    name: str  # the constructor's name, e.g. "scale_by_adam"
+    hyperparams: dict[str, Any]  # the arguments that define its math
+    links: tuple[Any, ...] = ()  # for "chain": the linked (init, update) pairs
+
+
+def with_spec(
+    tx: GradientTransformation, name: str, links: tuple[Any, ...] = (), **hyperparams: Any
+) -> GradientTransformation:
+    """Attaches a :class:`TransformSpec` to ``tx.update``; returns ``tx``."""
+    tx.update.spec = TransformSpec(name, dict(hyperparams), tuple(links))  # type: ignore[attr-defined]
+    return tx
+
+
+def spec_of(tx: Any) -> TransformSpec | None:
+    """The :class:`TransformSpec` attached to ``tx`` by its constructor, or ``None``."""
+    spec = getattr(getattr(tx, "update", None), "spec", None)
+    return spec if isinstance(spec, TransformSpec) else None
+
+
 class EmptyState(NamedTuple):
     """The state of a stateless transformation."""
 
@@ -62,7 +92,7 @@ def identity() -> GradientTransformation:
         del params, extra_args
         return updates, state
 
-    return GradientTransformation(init_empty_state, update_fn)
+    return with_spec(GradientTransformation(init_empty_state, update_fn), "identity")
 
 
 def _accepts_extra_args(update_fn: Callable) -> bool:
@@ -125,7 +155,8 @@ def chain(*transforms: Any) -> GradientTransformation:
             new_state.append(s)
         return updates, tuple(new_state)
 
-    return GradientTransformation(init_fn, update_fn)
+    links_tx = tuple(GradientTransformation(i, u) for i, u in links)
+    return with_spec(GradientTransformation(init_fn, update_fn), "chain", links_tx)
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

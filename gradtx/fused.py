@@ -11,12 +11,15 @@ larger jitted training step.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import jax
 
 from gradtx._base import OptState, Params, Updates, apply_updates
+
+log = logging.getLogger("gradtx.native")
 
 __all__ = ["make_step", "update_and_apply"]
 
@@ -26,15 +29,54 @@ def update_and_apply(
 ) -> tuple[Params, OptState]:
     r"""One optimiser step: ``u, s' = tx.update(g, s, p)``, ``p' = p + u``.
 
-    Returns ``(new_params, new_state)``. ``tx`` is any gradtx or optax transformation;
-    ``extra_args`` (e.g. ``value=loss``) go to ``tx.update``. Call it inside your own
-    ``jax.jit`` training step (donate params and state there), or use
-    :func:`make_step` for a compiled step on its own.
+    On CPU, when ``tx`` ends in an optimiser the native kernel covers (Adam, AdamW,
+    NAdam, Yogi, AMSGrad, SGD with momentum, Adagrad, RMSProp) and every leaf is float32,
+    the step is one fused in-place pass over all leaves (:mod:`gradtx.native`; the links
+    before the optimiser, e.g. clipping, run first in pure JAX). Otherwise, and on every
+    other backend, it is exactly the pure-JAX step above. Call it inside your own
+    ``jax.jit`` training step (donate params and state there), or use :func:`make_step`
+    for a compiled step on its own.
 
-    Example::
+    Args:
+      tx: any gradtx or optax gradient transformation.
+      params: the parameters, a pytree of arrays.
+      grads: the gradients, a pytree with ``params``' structure and shapes.
+      state: ``tx``'s state for ``params``.
+      **extra_args: passed to ``tx.update`` (e.g. ``value=loss``).
 
-        params, state = gradtx.update_and_apply(opt, params, grads, state)
+    Returns:
+      ``(new_params, new_state)``, with ``params``' structure and dtypes.
+
+    Raises:
+      ValueError, TypeError: as ``tx.update`` (mismatched trees, integer gradients).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import gradtx
+      >>> opt = gradtx.sgd(0.1)
+      >>> params = {"w": jnp.ones(2)}
+      >>> params, state = gradtx.update_and_apply(opt, params, {"w": jnp.ones(2)},
+      ...                                         opt.init(params))
+      >>> params["w"].tolist()
+      [0.8999999761581421, 0.8999999761581421]
     """
+    from gradtx.native import _backend
+
+    plan = _backend.plan(tx, params, grads, state)
+    if isinstance(plan, str):
+        log.debug("gradtx.native: pure-JAX step (%s)", plan)
+        return pure_update_and_apply(tx, params, grads, state, **extra_args)
+    return jax.lax.platform_dependent(
+        params, grads, state,
+        cpu=lambda p, g, s: _backend.run(plan, p, g, s, **extra_args),
+        default=lambda p, g, s: pure_update_and_apply(tx, p, g, s, **extra_args),
+    )
+
+
+def pure_update_and_apply(
+    tx: Any, params: Params, grads: Updates, state: OptState, **extra_args: Any
+) -> tuple[Params, OptState]:
+    """:func:`update_and_apply` without the native kernel: always the pure-JAX step."""
     updates, state = tx.update(grads, state, params, **extra_args)
     return apply_updates(params, updates), state
 

@@ -20,3 +20,7 @@ def jax_cache_env(tmp_path_factory) -> dict[str, str]:
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
+
+# The native kernels are built with warnings as errors in the tests (users' lazy builds
+# only warn).
+os.environ.setdefault("GRADTX_NATIVE_WERROR", "1")

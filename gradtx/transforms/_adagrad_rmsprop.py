@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks, _tree
-from gradtx._base import GradientTransformation
+from gradtx._base import GradientTransformation, with_spec
 from gradtx._tree import (
     check_updates,
     compute_dtype,
@@ -59,7 +59,10 @@ def scale_by_rss(
         u, s = map_outputs(one, updates, state.sum_of_squares) or (updates, state.sum_of_squares)
         return u, ScaleByRssState(sum_of_squares=s)
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_rss",
+        initial_accumulator_value=initial_accumulator_value, eps=eps
+    )
 
 
 class ScaleByRmsState(NamedTuple):
@@ -126,7 +129,11 @@ def scale_by_rms(
         out = map_outputs(one, *trees) or trees
         return out[0], ScaleByRmsState(count=count, nu=out[1], mu=out[2] if centered else None)
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_rms", decay=decay, eps=eps,
+        initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
+        bias_correction=bias_correction, centered=centered
+    )
 
 
 def scale_by_stddev(

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule
+from gradtx._base import GradientTransformation, ScalarOrSchedule, with_spec
 from gradtx._tree import (
     bias_correction,
     check_updates,
@@ -100,7 +100,10 @@ def scale_by_adam(
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_adam", b1=b1, b2=b2, eps=eps,
+        eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+    )
 
 
 def scale_by_amsgrad(
@@ -156,7 +159,11 @@ def scale_by_amsgrad(
         out = map_outputs(one, *trees) or trees
         return out[0], ScaleByAmsgradState(count=count, mu=out[1], nu=out[2], nu_max=out[3])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_amsgrad", b1=b1, b2=b2, eps=eps,
+        eps_root=eps_root, mu_dtype=mu_dtype, bias_correction_mu=bias_correction_mu,
+        bias_correction_nu=bias_correction_nu
+    )
 
 
 def scale_by_yogi(
@@ -205,7 +212,10 @@ def scale_by_yogi(
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_yogi", b1=b1, b2=b2, eps=eps,
+        eps_root=eps_root, initial_accumulator_value=initial_accumulator_value
+    )
 
 
 class BoundLrState(NamedTuple):

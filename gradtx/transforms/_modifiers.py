@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule
+from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, with_spec
 from gradtx._tree import check_same_tree, check_updates, global_norm, safe_increment, zero_count
 
 
@@ -82,7 +82,10 @@ def add_decayed_weights(
             return jax.tree.map(one, updates, params), new_state
         return jax.tree.map(one, updates, params, full), new_state
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "add_decayed_weights",
+        weight_decay=weight_decay, mask=mask
+    )
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
@@ -110,7 +113,11 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         )
         return updates, state
 
-    return GradientTransformation(lambda params: EmptyState(), update_fn)
+    return with_spec(
+        GradientTransformation(lambda params: EmptyState(), update_fn),
+        "clip_by_global_norm",
+        max_norm=max_norm,
+    )
 
 
 class AddNoiseState(NamedTuple):

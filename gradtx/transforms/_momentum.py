@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
+from gradtx._base import GradientTransformation, with_spec
 from gradtx._tree import cast, check_updates, compute_dtype, map_outputs, zeros_like
 
 
@@ -57,4 +57,7 @@ def trace(
         new_updates, new_trace = map_outputs(one, updates, state.trace) or (updates, state.trace)
         return new_updates, TraceState(trace=cast(new_trace, accumulator_dtype))
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "trace", decay=decay, nesterov=nesterov,
+        accumulator_dtype=accumulator_dtype
+    )

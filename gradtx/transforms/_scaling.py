@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, identity
+from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, identity, with_spec
 from gradtx._tree import check_updates, safe_increment, zero_count
 
 
@@ -33,7 +33,10 @@ def scale(step_size: float | jax.Array) -> GradientTransformation:
         check_updates(updates)
         return _times(updates, step_size), state
 
-    return GradientTransformation(lambda params: EmptyState(), update_fn)
+    return with_spec(
+        GradientTransformation(lambda params: EmptyState(), update_fn), "scale",
+        step_size=step_size
+    )
 
 
 def scale_by_schedule(schedule: Callable[[jax.Array], Any]) -> GradientTransformation:
@@ -55,7 +58,9 @@ def scale_by_schedule(schedule: Callable[[jax.Array], Any]) -> GradientTransform
         updates = _times(updates, schedule(state.count))
         return updates, ScaleByScheduleState(count=safe_increment(state.count))
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_schedule", schedule=schedule
+    )
 
 
 def scale_by_learning_rate(
@@ -72,5 +77,9 @@ def scale_by_learning_rate(
     _checks.learning_rate("learning_rate", learning_rate)
     m = -1 if flip_sign else 1
     if callable(learning_rate):
-        return scale_by_schedule(lambda count: m * learning_rate(count))
-    return scale(m * learning_rate)
+        tx = scale_by_schedule(lambda count: m * learning_rate(count))
+    else:
+        tx = scale(m * learning_rate)
+    return with_spec(
+        tx, "scale_by_learning_rate", learning_rate=learning_rate, flip_sign=flip_sign
+    )

@@ -62,7 +62,7 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_e
         "x^2, lr 1.1",
         "RMSProp lr 0.4 decay 0.9",
         "AMSBound lr 0.01 final 0.1",
-        "warmup 5 ep + cosine",
+        "warmup 0.5 ep + cosine",  # labels follow the run's epochs (3 in smoke mode)
         "AdaBound",
         "MultiSteps k=4",
         "linear_scaling_rule(lr, 128, 32)",
@@ -71,6 +71,7 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_e
     assert {p.stem for p in out.glob("*.png")} == PNGS
     assert all(p.stat().st_size > 5000 for p in out.glob("*.png"))
     assert "%|" in proc.stderr  # the tqdm bars
+    assert "s wall-clock" in text and "s of CPU time" in text  # the demo times itself
     # The 1-D table is exact arithmetic: x_10 = (1 - 2 lr)^10 * 10.
     line = next(ln for ln in text.splitlines() if ln.startswith("x^2, lr 0.2 "))
     assert float(line.split()[4]) == pytest.approx(10 * 0.6**10, rel=1e-3)

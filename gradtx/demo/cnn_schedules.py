@@ -35,17 +35,24 @@ def epochs_for(cfg: Config) -> int:
 def make_schedules(epochs: int, steps_per_epoch: int) -> dict[str, schedules.Schedule]:
     """The four schedules, in optimiser steps, for an ``epochs``-epoch run."""
 
-    def at(epoch_of_30: float) -> int:
-        return max(1, int(round(epoch_of_30 * epochs / 30 * steps_per_epoch)))
+    def ep(epoch_of_30: float) -> float:  # the epoch of this run
+        return epoch_of_30 * epochs / 30
+
+    def at(epoch_of_30: float) -> int:  # ... in optimiser steps
+        return max(1, int(round(ep(epoch_of_30) * steps_per_epoch)))
+
+    def fmt(e: float) -> str:
+        return f"{e:g}"
 
     cosine = schedules.cosine_decay(0.3, decay_steps=at(20), alpha=0.01 / 0.3)
+    # every label is derived from this run's boundaries (they scale with `epochs`)
     return {
         "constant 0.3": schedules.constant(0.3),
-        "multi-step 0.5, x0.5 at 15, 30": schedules.multistep_lr(
+        f"multi-step 0.5, x0.5 at ep {fmt(ep(15))}, {fmt(ep(30))}": schedules.multistep_lr(
             0.5, milestones=(at(15), at(30)), gamma=0.5
         ),
-        "cosine 0.3 -> 0.01 (20 ep)": cosine,
-        "warmup 5 ep + cosine": schedules.warmup(cosine, warmup_steps=at(5)),
+        f"cosine 0.3 -> 0.01 over {fmt(ep(20))} ep": cosine,
+        f"warmup {fmt(ep(5))} ep + cosine": schedules.warmup(cosine, warmup_steps=at(5)),
     }
 
 

@@ -29,6 +29,9 @@ from gradtx import checkpoint
 
 ROWS = {row.id: row for row in TRANSFORMS}
 STEPS = 3  # steps before the checkpoint, and again after it
+# Training runs on arrays committed to one device, as a restored orbax checkpoint is (jit
+# compiles committed and uncommitted arguments separately); msgpack restores are put there.
+DEVICE = jax.devices()[0]
 
 
 def params0() -> dict[str, Any]:
@@ -83,7 +86,7 @@ class Run:
             return gradtx.apply_updates(p, updates), s
 
         self.step = jax.jit(step)
-        p, s = params0(), opt.init(params0())
+        p, s = jax.device_put((params0(), opt.init(params0())), DEVICE)
         for i in range(2 * STEPS):
             p, s = self.step(p, s)
             if i + 1 == STEPS:
@@ -97,7 +100,7 @@ class Run:
 
     def check_resume(self, restored: dict[str, Any]) -> None:
         assert_bit_identical(restored, self.at_save)
-        p, s = restored["params"], restored["opt_state"]
+        p, s = jax.device_put((restored["params"], restored["opt_state"]), DEVICE)
         for _ in range(STEPS):
             p, s = self.step(p, s)
         assert_bit_identical({"params": p, "opt_state": s}, self.at_end)
@@ -214,7 +217,7 @@ def test_optax_and_gradtx_states_cross_restore_through_orbax(tmp_path):
                 return optax.apply_updates(p, updates), s
 
             steps[name, lib] = jax.jit(step)
-            p, s = params0(), opt.init(params0())
+            p, s = jax.device_put((params0(), opt.init(params0())), DEVICE)
             for i in range(2 * STEPS):
                 p, s = steps[name, lib](p, s)
                 if i + 1 == STEPS:

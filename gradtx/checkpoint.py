@@ -22,6 +22,10 @@ Example::
     data = checkpoint.to_bytes(opt_state)                     # msgpack bytes
     opt_state = checkpoint.from_bytes(opt.init(params), data)  # restore into a template
 
+orbax needs none of this: save the state as it is and restore it into a target made
+from a fresh ``init`` (``jax.tree.map(ocp.utils.to_shape_dtype_struct, template)``);
+without a target orbax returns plain dicts and lists. docs/hyperparams.md has the example.
+
 flax is imported here, so this module is not imported by ``import gradtx``.
 """
 

@@ -134,12 +134,19 @@ def _data_to_keys(restored: Any, template: Any) -> Any:
     if not any(_is_key(x) for x in jax.tree.leaves(template)):
         return restored
 
-    def wrap(r: Any, t: Any) -> Any:
+    def wrap(path: Any, r: Any, t: Any) -> Any:
         if not _is_key(t):
             return r
+        want = jax.random.key_data(t)
+        if getattr(r, "shape", None) != want.shape or r.dtype != want.dtype:
+            raise ValueError(
+                f"cannot restore the PRNG key at {jax.tree_util.keystr(path)}: the template "
+                f"holds a {jax.random.key_impl(t)} key (key data {want.dtype}{list(want.shape)}), "
+                f"the checkpoint {getattr(r, 'dtype', type(r))}{list(getattr(r, 'shape', ()))}"
+            )
         return jax.random.wrap_key_data(jax.numpy.asarray(r), impl=jax.random.key_impl(t))
 
-    return jax.tree.map(wrap, restored, template)
+    return jax.tree_util.tree_map_with_path(wrap, restored, template)
 
 
 def to_state_dict(tree: Any) -> Any:

@@ -171,17 +171,28 @@ def test_plain_flax_resume_is_bit_identical(row_id):
     r.check_resume(via_plain_flax(r))
 
 
-def test_orbax_resume_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("checkpointer", ["standard", "pytree"])
+def test_orbax_resume_is_bit_identical(tmp_path, checkpointer):
     """One orbax save of every row's params and state (one directory), then each row
-    restored into its own fresh template, as a user restores: ``restore(path, target)``
-    with the abstract tree of ``opt.init``."""
+    restored into its own fresh template, as a user restores: ``StandardCheckpointer``
+    with the abstract tree of ``opt.init``, ``PyTreeCheckpointer`` with the template
+    and its restore args."""
     runs = {row_id: run(row_id) for row_id in ROWS}
-    ckptr = ocp.StandardCheckpointer()
-    ckptr.save(tmp_path / "all", {k: r.at_save for k, r in runs.items()})
-    ckptr.wait_until_finished()
+    saved = {k: r.at_save for k, r in runs.items()}
     target = {k: r.template() for k, r in runs.items()}
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-    restored = ckptr.restore(tmp_path / "all", abstract)
+    if checkpointer == "standard":
+        ckptr = ocp.StandardCheckpointer()
+        ckptr.save(tmp_path / "all", saved)
+        ckptr.wait_until_finished()
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        restored = ckptr.restore(tmp_path / "all", abstract)
+    else:
+        ckptr = ocp.PyTreeCheckpointer()
+        ckptr.save(tmp_path / "all", args=ocp.args.PyTreeSave(saved))
+        restore_args = ocp.checkpoint_utils.construct_restore_args(target)
+        restored = ckptr.restore(
+            tmp_path / "all", args=ocp.args.PyTreeRestore(target, restore_args=restore_args)
+        )
     for k, r in runs.items():
         r.check_resume(restored[k])
 

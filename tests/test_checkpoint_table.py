@@ -5,7 +5,7 @@ training resumed from it is bit-identical to uninterrupted training.
 Per row: one jitted step (compiled once) runs 6 steps; the params and state after step 3
 are checkpointed, restored into a fresh ``opt.init`` template, and 3 more steps of the
 same compiled step must give exactly (values, dtypes, tree) the params and state of step
-6, without a retrace (a restored leaf with another dtype or weak type would recompile and
+6, without a retrace (a restored leaf with another dtype or weak type would retrace and
 could change the numbers). A state written by optax restores into gradtx through orbax,
 and the other way round.
 """
@@ -108,7 +108,7 @@ class Run:
         for _ in range(STEPS):
             p, s = self.step(p, s)
         assert_bit_identical({"params": p, "opt_state": s}, self.at_end)
-        assert self.traces == 1, "the restored state recompiled the step"
+        assert self.traces == 1, "the restored state retraced the step (dtype or weak type)"
 
 
 @functools.cache

@@ -7,14 +7,24 @@ state. :func:`register_serialization` teaches flax any pytree class, generically
 state dict maps each child's key-path name (``"init_value"``, ``"schedules"``, ...) to
 the child's own state dict, and restoring rebuilds the object from the template's
 structure. Importing this module registers every :class:`gradtx.schedules.Schedule`
-subclass; the wrappers below also register whatever classes the tree they are given
-holds, so ``gradtx.checkpoint.to_bytes(state)`` works for any optimiser state.
+subclass and gradtx's other pytree state classes (:func:`gradtx.packed`'s); the wrappers
+below also register whatever classes the tree they are given holds, so
+``gradtx.checkpoint.to_bytes(state)`` works for any optimiser state.
+
+Typed PRNG key arrays (``jax.random.key``, held by :func:`gradtx.add_noise`) cannot be
+written by msgpack or NumPy: the wrappers store their ``uint32`` key data and wrap it
+back into keys of the template's implementation on restore. Plain
+``flax.serialization.to_bytes`` raises ``TypeError`` on such a state.
 
 Example::
 
     from gradtx import checkpoint
     data = checkpoint.to_bytes(opt_state)                     # msgpack bytes
     opt_state = checkpoint.from_bytes(opt.init(params), data)  # restore into a template
+
+orbax needs none of this: save the state as it is and restore it into a target made
+from a fresh ``init`` (``jax.tree.map(ocp.utils.to_shape_dtype_struct, template)``);
+without a target orbax returns plain dicts and lists. docs/hyperparams.md has the example.
 
 flax is imported here, so this module is not imported by ``import gradtx``.
 """
@@ -106,27 +116,64 @@ def register_serialization(tree: Any) -> None:
     walk(tree)
 
 
+def _is_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jax.numpy.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _keys_to_data(tree: Any) -> Any:
+    """``tree`` with each typed PRNG key array (``jax.random.key``, e.g. the state of
+    :func:`gradtx.add_noise`) replaced by its ``uint32`` key data, which msgpack and
+    NumPy can hold."""
+    if not any(_is_key(x) for x in jax.tree.leaves(tree)):
+        return tree
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _data_to_keys(restored: Any, template: Any) -> Any:
+    """Wraps the key data in ``restored`` back into keys of the template's PRNG impl."""
+    if not any(_is_key(x) for x in jax.tree.leaves(template)):
+        return restored
+
+    def wrap(path: Any, r: Any, t: Any) -> Any:
+        if not _is_key(t):
+            return r
+        want = jax.random.key_data(t)
+        if getattr(r, "shape", None) != want.shape or r.dtype != want.dtype:
+            raise ValueError(
+                f"cannot restore the PRNG key at {jax.tree_util.keystr(path)}: the template "
+                f"holds a {jax.random.key_impl(t)} key (key data {want.dtype}{list(want.shape)}), "
+                f"the checkpoint {getattr(r, 'dtype', type(r))}{list(getattr(r, 'shape', ()))}"
+            )
+        return jax.random.wrap_key_data(jax.numpy.asarray(r), impl=jax.random.key_impl(t))
+
+    return jax.tree_util.tree_map_with_path(wrap, restored, template)
+
+
 def to_state_dict(tree: Any) -> Any:
     """``flax.serialization.to_state_dict`` after :func:`register_serialization`: nested
-    dicts of arrays, ready for any checkpointing library."""
+    dicts of arrays, ready for any checkpointing library. A typed PRNG key array is
+    stored as its ``uint32`` key data (``jax.random.key_data``)."""
     register_serialization(tree)
-    return serialization.to_state_dict(tree)
+    return serialization.to_state_dict(_keys_to_data(tree))
 
 
 def from_state_dict(template: Any, state: Any) -> Any:
     """Restores ``state`` (from :func:`to_state_dict`) into the structure of ``template``
-    (for an optimiser, a fresh ``opt.init(params)``). Leaves come back as saved."""
+    (for an optimiser, a fresh ``opt.init(params)``). Leaves come back as saved; where
+    the template holds a typed PRNG key, the saved key data is wrapped back into a key
+    of the template's implementation."""
     register_serialization(template)
-    restored = serialization.from_state_dict(template, state)
-    _check_same_structure(restored, template)
-    return restored
+    data_template = _keys_to_data(template)
+    restored = serialization.from_state_dict(data_template, state)
+    _check_same_structure(restored, data_template)
+    return _data_to_keys(restored, template)
 
 
 def to_bytes(tree: Any) -> bytes:
     """The msgpack bytes of ``tree`` (``flax.serialization.to_bytes``), schedules
     included."""
     register_serialization(tree)
-    return serialization.to_bytes(tree)
+    return serialization.to_bytes(_keys_to_data(tree))
 
 
 def from_bytes(template: Any, data: bytes) -> Any:
@@ -164,4 +211,14 @@ def _register_schedule_classes() -> None:
 try:
     _register_schedule_classes()
 except ImportError:  # gradtx.schedules without a Schedule base: the walk registers them
+    pass
+
+# gradtx's own state classes that are pytree classes rather than NamedTuples, so that
+# plain flax.serialization works on their states after `import gradtx.checkpoint`.
+try:
+    from gradtx.packed import PackedState, PackedTree
+
+    _register_type(PackedState)
+    _register_type(PackedTree)
+except ImportError:  # pragma: no cover - the walk in the wrappers registers them
     pass

@@ -41,6 +41,9 @@ class InjectHyperparamsState(NamedTuple):
 
     count: jax.Array  # shape=(), dtype=int32: the number of updates so far
     hyperparams: dict[str, Any]
+    # always {}: optax's field for its stateful schedules, kept so that the state tree
+    # (and so a checkpoint) is optax's InjectStatefulHyperparamsState's
+    hyperparams_states: dict[str, Any]
     inner_state: OptState
 
 
@@ -123,8 +126,9 @@ def inject_hyperparams(
 
     Defaults: ``static_args=()``, ``hyperparam_dtype=None``. Numbers equal
     ``optax.inject_hyperparams`` with the same inner optimiser. Differences from optax:
-    the state is ``(count, hyperparams, inner_state)`` without optax's per-schedule
-    ``hyperparams_states``; pytree schedules are stored rather than their values; float
+    the state is optax's ``(count, hyperparams, hyperparams_states, inner_state)`` with
+    ``hyperparams_states`` always ``{}`` (checkpoints move both ways); pytree schedules
+    are stored rather than their values; float
     hyperparameters of params without any float leaf default to the default float
     dtype (optax would cast them to the params' integer dtype); a value computed during
     ``update`` keeps the dtype already in the state, so the state's dtypes never change.
@@ -207,7 +211,7 @@ def inject_hyperparams(
             hyperparams = {k: _leaves_as_arrays(v, dtype) for k, v in injected.items()}
             hyperparams.update({k: _as_array(f(count), dtype) for k, f in functions.items()})
             init, _ = build(values_at(hyperparams, count, dtype))
-            return InjectHyperparamsState(count, hyperparams, init(params))
+            return InjectHyperparamsState(count, hyperparams, {}, init(params))
 
         def update_fn(updates, state, params=None, **extra_args):
             if not isinstance(state, InjectHyperparamsState):
@@ -230,7 +234,7 @@ def inject_hyperparams(
             _, update = build(values)
             updates, inner_state = update(updates, state.inner_state, params, **extra_args)
             return updates, InjectHyperparamsState(
-                safe_increment(state.count), hyperparams, inner_state
+                safe_increment(state.count), hyperparams, state.hyperparams_states, inner_state
             )
 
         return GradientTransformation(init_fn, update_fn)

@@ -132,3 +132,26 @@ def test_any_pytree_schedule_is_registered_generically():
     other = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="learning_rate"):
         checkpoint.from_bytes(other.init(params0()), checkpoint.to_bytes(s))
+
+
+def test_typed_prng_keys_round_trip_as_key_data_with_their_impl():
+    key = jax.random.key(3, impl="rbg")
+    opt = gradtx.add_noise(0.01, 0.55, key)
+    s = opt.init(params0())
+    _, s = opt.update(jax.tree.map(np.ones_like, params0()), s)
+    state_dict = checkpoint.to_state_dict(s)
+    assert state_dict["rng_key"].dtype == np.uint32  # msgpack and NumPy can hold it
+    with pytest.raises(TypeError, match="PRNGKey"):  # plain flax cannot
+        flax.serialization.to_bytes(s)
+    for restored in (
+        checkpoint.from_bytes(opt.init(params0()), checkpoint.to_bytes(s)),
+        checkpoint.from_state_dict(opt.init(params0()), state_dict),
+    ):
+        assert jax.random.key_impl(restored.rng_key) == jax.random.key_impl(key)
+        np.testing.assert_array_equal(
+            jax.random.key_data(restored.rng_key), jax.random.key_data(s.rng_key)
+        )
+        assert int(restored.count) == 1
+    threefry = gradtx.add_noise(0.01, 0.55, 0).init(params0())
+    with pytest.raises(ValueError, match=r"PRNG key at \.rng_key"):
+        checkpoint.from_bytes(threefry, checkpoint.to_bytes(s))

@@ -149,7 +149,7 @@ NOT_CONSTRUCTORS = frozenset(
     }
 )
 # Schedules helpers that are not schedule kinds.
-NOT_SCHEDULES = frozenset({"Schedule", "as_schedule", "plot", "values"})
+NOT_SCHEDULES = frozenset({"Schedule", "as_schedule", "label", "plot", "values"})
 
 
 def build(row: Row) -> Any:

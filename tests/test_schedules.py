@@ -538,10 +538,12 @@ def test_plot_draws_one_line_per_schedule():
     assert [ln.get_label() for ln in lines] == ["cos", "warm", "const"]
     np.testing.assert_allclose(lines[1].get_ydata(), scheds[1](jnp.arange(50)), rtol=1e-6)
     np.testing.assert_array_equal(lines[0].get_xdata(), np.arange(50))
-    # into a given Axes, default labels from the repr; a plain callable works too
+    # into a given Axes, default labels are readable names (constructor and non-default
+    # arguments, not the repr); a plain callable works too
     fig, ax2 = plt.subplots()
     assert S.plot(scheds[0], lambda k: 0.01 * jnp.ones_like(k), ax=ax2, steps=[0, 5, 10]) is ax2
-    assert ax2.get_lines()[0].get_label().startswith("cosine_decay(")
+    assert ax2.get_lines()[0].get_label() == S.label(scheds[0])
+    assert "=" not in S.label(scheds[0]) and S.label(scheds[0]).startswith("cosine_decay(")
     with pytest.raises(ValueError, match="labels"):
         S.plot(*scheds, labels=["one"])
     with pytest.raises(ValueError, match="steps"):

@@ -43,7 +43,7 @@ from gradtx.schedules._decay import (
     linear,
     polynomial,
 )
-from gradtx.schedules._plot import plot, values
+from gradtx.schedules._plot import label, plot, values
 from gradtx.schedules._steps import constant, multistep_lr, piecewise_constant, step_lr
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "multistep_lr",
     "one_cycle",
     "piecewise_constant",
+    "label",
     "plot",
     "polynomial",
     "step_lr",

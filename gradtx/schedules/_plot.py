@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,6 +27,51 @@ def values(schedule: Callable[[jax.Array], Any], steps: int | Sequence[int]) -> 
     return np.asarray(_evaluate(sched, jnp.asarray(ks, jnp.int32)))
 
 
+def _short(value: Any) -> str:
+    if isinstance(value, Schedule):
+        return label(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    try:
+        v = float(np.asarray(value))
+    except (TypeError, ValueError):
+        return repr(value)
+    return f"{v:.4g}"
+
+
+def label(schedule: Any) -> str:
+    """A short readable name for a schedule: its constructor and the arguments that differ
+    from their defaults, e.g. ``warmup(cosine_decay(0.1, 1000), 100)``.
+
+    Args:
+      schedule: a :mod:`gradtx.schedules` object or any callable.
+
+    Returns:
+      The name, as a string (a plain function gives its ``__name__``).
+
+    Example:
+      >>> from gradtx import schedules
+      >>> schedules.label(schedules.warmup(schedules.cosine_decay(0.1, 1000), 100))
+      'warmup(cosine_decay(0.1, 1000), 100)'
+    """
+    if not isinstance(schedule, Schedule):
+        return getattr(schedule, "__name__", type(schedule).__name__)
+    args = []
+    for f in dataclasses.fields(schedule):
+        if not f.repr:
+            continue
+        value = getattr(schedule, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
+        try:
+            same = default is not dataclasses.MISSING and bool(
+                np.all(np.asarray(value) == np.asarray(default)))
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            args.append(_short(value))
+    return f"{type(schedule).__name__}({', '.join(args)})"
+
+
 def plot(
     *schedules: Callable[[jax.Array], Any],
     steps: int | Sequence[int] = 100,
@@ -33,8 +80,8 @@ def plot(
 ) -> Any:
     """Plots each schedule's value against the step; returns the matplotlib ``Axes``.
 
-    One line per schedule, labelled with ``labels`` or the schedule's ``repr``
-    (shortened), a legend, ``step`` and ``learning rate`` axis labels. ``steps`` is a
+    One line per schedule, labelled with ``labels`` or :func:`label` (the constructor and
+    its non-default arguments), a legend, ``step`` and ``learning rate`` axis labels. ``steps`` is a
     count (``0 .. steps-1``) or an explicit sequence of steps. ``ax`` draws into an
     existing ``Axes`` (default: a new figure). matplotlib is imported here only.
 
@@ -61,12 +108,9 @@ def plot(
         _, ax = plt.subplots()
     ks = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps)
     for i, s in enumerate(schedules):
-        if labels is not None:
-            label = labels[i]
-        else:
-            label = repr(s) if isinstance(s, Schedule) else getattr(s, "__name__", f"schedule {i}")
-            label = label if len(label) <= 60 else label[:57] + "..."
-        ax.plot(ks, values(s, ks), label=label)
+        name = labels[i] if labels is not None else label(s)
+        name = name if len(name) <= 60 else name[:57] + "..."
+        ax.plot(ks, values(s, ks), label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     ax.legend()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import dataclasses
 
 import jax
 import jax.numpy as jnp

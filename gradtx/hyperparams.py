@@ -298,7 +298,8 @@ def inject_hyperparams(
         def storage(name: str, value: Any, dtype: Any) -> Any:
             """A given hyperparameter as the state stores it: its own buffers, floats in
             ``dtype`` (integers too for a float field)."""
-            stored = own_buffers(_leaves_as_arrays(value, dtype, name in float_fields))
+            with np.errstate(over="ignore"):  # an overflow is reported below, by name
+                stored = own_buffers(_leaves_as_arrays(value, dtype, name in float_fields))
             if low_precision:
                 for given, kept in zip(
                     jax.tree.leaves(value), jax.tree.leaves(stored), strict=True
@@ -500,20 +501,23 @@ def _stored_exactly(where: str, value: Any, dtype: Any) -> Any:
         given = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(f"hyperparameter {where} must be a number, got {value!r}") from err
-    if given.dtype == object or given.dtype.kind not in "biuf":
+    is_float = given.dtype != object and jnp.issubdtype(given.dtype, jnp.floating)
+    if given.dtype == object or not (
+        is_float or jnp.issubdtype(given.dtype, jnp.integer) or given.dtype == np.bool_
+    ):
         raise TypeError(f"hyperparameter {where} must be a real number, got {value!r}")
-    if jnp.issubdtype(dtype, jnp.integer) and given.dtype.kind == "f":
+    if jnp.issubdtype(dtype, jnp.integer) and is_float:
         if not np.all(np.isfinite(given)) or not np.all(given == np.round(given)):
             raise TypeError(
                 f"hyperparameter {where} is stored as {dtype}; the float {value!r} would "
-                f"be truncated to {np.asarray(given, np.float64).astype(np.int64)!r}"
+                f"be truncated to {np.asarray(given, np.float64).astype(np.int64).tolist()!r}"
             )
     stored = jnp.asarray(given, dtype)
     want = given.astype(np.float64)
     if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits >= 32:
         return stored  # at most float32 rounding of a Python float
     reference = want.astype(np.float32).astype(np.float64)
-    if given.dtype.kind in "biu" or (given.dtype.kind == "f" and given.dtype.itemsize < 4):
+    if not is_float or given.dtype.itemsize < 4:
         reference = want  # integers and low-precision floats must survive exactly
     got = np.asarray(stored).astype(np.float64)
     if not np.array_equal(got, reference, equal_nan=True):

@@ -120,9 +120,12 @@ def adadelta(
 
     Reference: Zeiler, 2012."""
     _checks.non_negative("weight_decay", weight_decay)
+    # Without weight decay the chain needs no params (optax's always asks for them). The
+    # choice is by structure, not value: an array (inject_hyperparams, traced under jit)
+    # keeps the decay link, so init's and update's states have one structure.
+    no_decay = isinstance(weight_decay, (int, float)) and weight_decay == 0
     return chain(
-        # Without weight decay the chain needs no params (optax's always asks for them).
-        add_decayed_weights(weight_decay, weight_decay_mask) if weight_decay else identity(),
+        identity() if no_decay else add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )

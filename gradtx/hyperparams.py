@@ -224,7 +224,9 @@ def inject_hyperparams(
     Three kinds of hyperparameter:
 
     * **numbers** are stored as scalar arrays (floats in ``hyperparam_dtype``, default
-      the widest float dtype of the params). Change one between steps with
+      the widest float dtype of the params but at least float32, so bfloat16 params do
+      not turn ``b2 = 0.999`` into 1.0 nor float16 ``eps = 1e-8`` into 0; an ``int``
+      given for a float parameter is stored as a float). Change one between steps with
       :func:`set_hyperparams` (or ``state._replace``); a jitted step does not recompile.
     * **pytree schedules** (:mod:`gradtx.schedules` objects, or any callable that is a
       registered pytree) are stored *as schedules*: their leaves are arrays in the
@@ -233,8 +235,22 @@ def inject_hyperparams(
     * **plain callables** (a Python function of the step, an optax schedule) are
       evaluated at the count as optax does, and their value is stored.
 
+    ``hyperparam_dtype`` set to bfloat16/float16 is honoured (values are rounded), but a
+    rounding that makes a nonzero value 0, a finite one inf or a value other than 1
+    exactly 1 raises ``ValueError`` at ``init`` naming the hyperparameter. ``init``
+    copies every array it was handed (values and schedule leaves), so a donated step
+    never deletes the caller's arrays. See ``docs/dtypes.md``.
+
+    A factory with a ``learning_rate`` is rebuilt from the lr as a *number* on every
+    update; AdaBound-style factories (:func:`gradtx.bound_lr`, :func:`gradtx.adabound`,
+    :func:`gradtx.amsbound`, or any factory calling them) are told the lr they were
+    built with through :func:`base_lr_context` (the construction value of a number, the
+    stored schedule's ``base_value``, a plain callable's value at step 0), so their
+    bounds follow ``final_lr * lr_t / base_lr`` as ``gradtx.adabound(schedule)`` does.
+
     Defaults: ``static_args=()``, ``hyperparam_dtype=None``. Numbers equal
     ``optax.inject_hyperparams`` with the same inner optimiser. Differences from optax:
+    float hyperparameters are at least float32 (optax: the params' dtype);
     the state is ``(count, hyperparams, inner_state)`` without optax's per-schedule
     ``hyperparams_states``; pytree schedules are stored rather than their values; float
     hyperparameters of params without any float leaf default to the default float
@@ -408,7 +424,12 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
 
     Raises ``KeyError`` for a name no injected state holds, and ``ValueError`` when the
     new value's structure or shape differs (that would change the compiled step; use
-    ``state._replace(hyperparams=...)`` if you mean it). Works on traced states too.
+    ``state._replace(hyperparams=...)`` if you mean it). Never truncates or rounds
+    silently: a fractional float into an integer field raises ``TypeError``; a value
+    the stored dtype would change by more than float32 rounding of a Python float (a
+    bfloat16/float16 field the user asked for) raises ``ValueError`` naming both
+    values. Works on traced states too (checked by dtype). The new arrays are copied,
+    so the state never shares a buffer with the caller.
 
     Example::
 

@@ -16,6 +16,7 @@ import pytest
 
 import gradtx
 from gradtx import schedules
+from tests.constructors import SCHEDULES
 from tests.reference import harness as H
 from tests.reference import transforms_ref as R
 
@@ -92,9 +93,7 @@ def test_explicit_base_lr_and_a_zero_base_raises(problem):
 def step_lr_reference(problem):
     """The issue's schedule: ``step_lr(1e-2, 5, 0.1)``, final_lr=0.1, gamma=0.5."""
     params, grads = problem
-    want = H.run_reference(
-        R.AdaBoundTorch(np_step_lr, final_lr=FINAL, gamma=GAMMA), params, grads
-    )
+    want = H.run_reference(R.AdaBoundTorch(np_step_lr, final_lr=FINAL, gamma=GAMMA), params, grads)
     direct = run_jax(
         gradtx.adabound(schedules.step_lr(1e-2, 5, 0.1), final_lr=FINAL, gamma=GAMMA),
         params,
@@ -248,3 +247,32 @@ def test_vmap_sweep_over_schedules_follows_the_authors(problem, inject):
         got = jax.tree.map(lambda x, i=i: np.asarray(x[i]), result.params)
         for k in params:
             np.testing.assert_allclose(got[k], final[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [m for _, m in SCHEDULES], ids=[name for name, _ in SCHEDULES])
+def test_every_schedule_has_a_positive_base_and_every_path_agrees(make):
+    """Over tests/constructors.py's SCHEDULES: ``base_value`` is positive and at least the
+    value at step 0 (no division by 0, and a warmup/ramp is measured from its top);
+    ``adabound(schedule)`` and ``inject_hyperparams(adabound)(schedule)`` equal the
+    authors' code with ``lr = schedule(k)`` and ``base_lr = base_value`` (eager, 8
+    steps)."""
+    sched = make(schedules)
+    base = float(sched.base_value)
+    assert base > 0 and base >= float(sched(0)) * (1 - 1e-7)
+    params, grads = H.make_problem(8)
+    want = H.run_reference(
+        R.AdaBoundTorch(lambda k: float(sched(k)), final_lr=FINAL, gamma=GAMMA, base_lr=base),
+        params,
+        grads,
+    )
+    for tx in (
+        gradtx.adabound(sched, final_lr=FINAL, gamma=GAMMA),
+        gradtx.inject_hyperparams(gradtx.adabound)(sched, final_lr=FINAL, gamma=GAMMA),
+    ):
+        state, p, got = tx.init(params), params, []
+        for k in range(8):
+            u, state = tx.update(jax.tree.map(lambda g, k=k: g[k], grads), state, p)
+            p = gradtx.apply_updates(p, u)
+            got.append(u)
+        got = jax.tree.map(lambda *xs: jnp.stack(xs), *got)
+        H.assert_close(got, want, rtol=5e-5, floor=1e-6)

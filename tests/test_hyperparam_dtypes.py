@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from tests.constructors import TRANSFORMS, Row
+from tests.constructors import SCHEDULES, TRANSFORMS, Row
 
 # Factories whose numeric hyperparameters inject_hyperparams can move into the state.
 WRAPPABLE = {
@@ -242,3 +242,18 @@ def test_explicit_low_precision_dtype_raises_for_degenerate_roundings():
     s = gradtx.inject_hyperparams(gradtx.sgd, hyperparam_dtype=jnp.bfloat16)(1e-2, 0.9)
     state = s.init(params)
     assert state.hyperparams["learning_rate"] == jnp.asarray(1e-2, jnp.bfloat16)
+
+
+@pytest.mark.parametrize("make", [m for _, m in SCHEDULES], ids=[n for n, _ in SCHEDULES])
+def test_injected_schedules_keep_float32_leaves_on_bfloat16_params(make):
+    """Over SCHEDULES: an injected schedule's float leaves are stored in float32 with the
+    values passed (bfloat16 would round 0.999 to 1.0)."""
+    sched = make(gradtx.schedules)
+    bf = {"w": jnp.ones(2, jnp.bfloat16)}
+    state = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched).init(bf)
+    stored = state.hyperparams["learning_rate"]
+    if not gradtx.hyperparams.is_pytree_schedule(sched):
+        stored, sched = [stored], [sched(0)]
+    for given, kept in zip(jax.tree.leaves(sched), jax.tree.leaves(stored), strict=True):
+        assert kept.dtype == jnp.float32
+        assert float(kept) == float(np.float32(given))

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import pytest
 
 import gradtx
-from tests.constructors import TRANSFORMS, Row
+from tests.constructors import SCHEDULES, TRANSFORMS, Row
 
 
 class ArrayArgs:
@@ -149,3 +149,15 @@ def test_donated_steps_keep_keys_schedules_and_skip_state():
     step(params, grads, state)
     assert params["w"].is_deleted()  # params are donated, by design
     assert not any(x.is_deleted() for x in (key, lr, kept))
+
+
+@pytest.mark.parametrize("make", [m for _, m in SCHEDULES], ids=[n for n, _ in SCHEDULES])
+def test_a_schedule_built_from_arrays_is_stored_as_copies(make):
+    """Over SCHEDULES: a schedule whose float arguments are the caller's arrays, injected
+    as a learning rate, is stored with its own buffers."""
+    given: list[jax.Array] = []
+    sched = make(ArrayArgs(gradtx.schedules, given))
+    state = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched).init(_params())
+    assert not _shared(state, given, _params())
+    if gradtx.hyperparams.is_pytree_schedule(sched) and jax.tree.leaves(sched):
+        assert given  # the row was handed arrays

@@ -85,6 +85,9 @@ def test_init_copies_every_array_it_was_handed(row: Row):
     state = tx.init(params)
     problems = _shared(state, params, given)
     assert not problems, problems
+    # Nor do two state leaves share one buffer (a donation would donate it twice).
+    leaves = [x for x in jax.tree.leaves(state) if isinstance(x, jax.Array)]
+    assert len({x.unsafe_buffer_pointer() for x in leaves}) == len(leaves)
     # A set_hyperparams with an array puts a copy in the state too.
     for inner in _states(state):
         lr = jax.tree.map(lambda x: jnp.array(x, copy=True), inner.hyperparams["learning_rate"])

@@ -25,6 +25,7 @@ from gradtx._tree import (
     zero_count,
     zeros_like,
 )
+from gradtx.hyperparams import own_buffers
 
 ShouldSkipUpdateFn = Callable[[Updates, jax.Array, Params | None], tuple[jax.Array, Any]]
 
@@ -140,6 +141,9 @@ class MultiSteps:
         gradient_step = zero_count()
         self._k(gradient_step)  # validates a concrete schedule value early
         _, skip_state = self._should_skip(zeros_like(params), gradient_step, params)
+        # should_skip_update_fn may return the params or its own arrays: the state owns
+        # copies (a donated step would otherwise delete the caller's buffers).
+        skip_state = own_buffers(skip_state)
         return MultiStepsState(
             mini_step=zero_count(),
             gradient_step=gradient_step,

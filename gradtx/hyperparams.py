@@ -14,9 +14,11 @@ structure without recompiling.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -70,19 +72,47 @@ def _float_dtype(params: Any) -> Any:
     return jnp.result_type(*floats)
 
 
-def _as_array(x: Any, dtype: Any) -> Any:
-    """A numeric leaf as an array: a strongly typed array keeps its dtype; a Python or
-    weakly typed float takes ``dtype`` (as optax's ``_convert_floats``); ints stay ints."""
+def _storage_dtype(params: Any) -> Any:
+    """The default dtype of float hyperparameters: the widest float of ``params``, but at
+    least float32 (bfloat16 stores ``b2 = 0.999`` as 1.0, float16 ``eps = 1e-8`` as 0)."""
+    return jnp.promote_types(_float_dtype(params), jnp.float32)
+
+
+def _own(x: Any) -> Any:
+    """A jax array as a fresh buffer (a state never shares a buffer with its caller: a
+    donated step would delete the caller's array); anything else unchanged."""
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+        return x.copy()
+    return x
+
+
+def own_buffers(tree: Any) -> Any:
+    """``tree`` with every concrete jax array leaf copied into a new buffer.
+
+    Every ``init`` that puts into its state an array it was handed (a hyperparameter, a
+    schedule's leaves, a PRNG key, a user function's output) passes it through this, so
+    donating the state (``gradtx.make_step``) never deletes the caller's array."""
+    return jax.tree.map(_own, tree)
+
+
+def _as_array(x: Any, dtype: Any, float_field: bool = False) -> Any:
+    """A numeric leaf as an array: a strongly typed float array keeps its dtype; a Python
+    or weakly typed float takes ``dtype``; an integer takes ``dtype`` too when
+    ``float_field`` (the parameter is a float, so a later float must fit), else stays an
+    integer."""
     if isinstance(x, jax.Array) and not getattr(x, "weak_type", False):
-        return x
+        if not (float_field and jnp.issubdtype(x.dtype, jnp.integer)):
+            return x
     current = x.dtype if hasattr(x, "dtype") else jnp.result_type(type(x))
-    if jnp.issubdtype(current, jnp.floating):
+    if jnp.issubdtype(current, jnp.floating) or (
+        float_field and jnp.issubdtype(current, jnp.integer)
+    ):
         return jnp.asarray(x, dtype=dtype)
     return jnp.asarray(x)
 
 
-def _leaves_as_arrays(tree: Any, dtype: Any) -> Any:
-    return jax.tree.map(lambda x: _as_array(x, dtype), tree)
+def _leaves_as_arrays(tree: Any, dtype: Any, float_field: bool = False) -> Any:
+    return jax.tree.map(lambda x: _as_array(x, dtype, float_field), tree)
 
 
 def _like(new: Any, old: Any, dtype: Any) -> Any:
@@ -91,6 +121,88 @@ def _like(new: Any, old: Any, dtype: Any) -> Any:
     if isinstance(old, (jax.Array, np.ndarray)) and jnp.issubdtype(old.dtype, jnp.floating):
         return jnp.asarray(new, dtype=old.dtype)
     return _as_array(new, dtype)
+
+
+def _is_float_field(parameter: inspect.Parameter) -> bool:
+    """True when a factory parameter holds a float: its default is a float, or its
+    annotation names ``float`` or a ``Scalar...`` type. Python ints passed for it are
+    stored as floats, so ``learning_rate=1`` does not make the field an integer."""
+    default = parameter.default
+    if isinstance(default, float):
+        return True
+    annotation = parameter.annotation
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return "float" in str(text) or "Scalar" in str(text)
+
+
+def _degenerate_rounding(value: float, stored: float) -> str | None:
+    """Why rounding ``value`` to ``stored`` breaks an optimiser, or None when it does not:
+    a nonzero value that became 0 (``eps``), a finite one that became inf or NaN, a value
+    other than 1 that became 1 (``b1``, ``b2``: the bias correction divides by 0)."""
+    if value != 0.0 and stored == 0.0:
+        return "a nonzero value becomes 0"
+    if np.isfinite(value) and not np.isfinite(stored):
+        return "a finite value becomes inf"
+    if value != 1.0 and stored == 1.0:
+        return "a value other than 1 becomes exactly 1"
+    return None
+
+
+def _check_stored(name: str, given: Any, stored: Any) -> None:
+    """Raises ``ValueError`` when storing the concrete ``given`` as ``stored`` (a
+    low-precision ``hyperparam_dtype`` the user asked for) rounds it degenerately."""
+    if isinstance(given, jax.core.Tracer) or isinstance(stored, jax.core.Tracer):
+        return
+    if not hasattr(stored, "dtype") or not jnp.issubdtype(stored.dtype, jnp.floating):
+        return
+    try:
+        want = np.asarray(given, np.float64)
+    except (TypeError, ValueError):
+        return
+    got = np.asarray(stored, np.float64)
+    for w, g in zip(want.ravel(), got.ravel(), strict=False):
+        reason = _degenerate_rounding(float(w), float(g))
+        if reason:
+            raise ValueError(
+                f"hyperparameter {name!r}={float(w)!r} stored as {stored.dtype} is "
+                f"{float(g)!r} ({reason}); store hyperparameters in float32 "
+                "(hyperparam_dtype=None, the default) or pass a representable value"
+            )
+
+
+_BASE_LR: contextvars.ContextVar[Any] = contextvars.ContextVar("gradtx_base_lr", default=None)
+
+
+@contextlib.contextmanager
+def base_lr_context(value: Any) -> Iterator[None]:
+    """While active, an AdaBound-style transform (:func:`gradtx.bound_lr`) built from a
+    *number* learning rate without an explicit ``base_lr`` takes ``value`` as the
+    learning rate it was built with, so its bounds follow ``final_lr * lr / value``.
+
+    The paths that rebuild an optimiser from the current lr as a number on every step
+    set it: :func:`inject_hyperparams` (the construction-time lr, or the stored
+    schedule's ``base_value``) and :func:`gradtx.lr_range_test` (the first lr of the
+    sweep). An outer context wins over an inner one. ``value`` may be traced."""
+    token = _BASE_LR.set(value)
+    try:
+        yield
+    finally:
+        _BASE_LR.reset(token)
+
+
+def current_base_lr() -> Any:
+    """The value of the innermost :func:`base_lr_context`, or None outside one."""
+    return _BASE_LR.get()
+
+
+def schedule_base_value(schedule: Any) -> Any:
+    """The learning rate a schedule is relative to (the lr a torch user gives the
+    optimiser before attaching the equivalent scheduler): ``schedule.base_value`` for a
+    :class:`gradtx.schedules.Schedule`, else its value at step 0."""
+    base = getattr(schedule, "base_value", None)
+    if base is not None and not callable(base):
+        return base
+    return schedule(jnp.zeros([], jnp.int32))
 
 
 def inject_hyperparams(
@@ -115,7 +227,9 @@ def inject_hyperparams(
     Three kinds of hyperparameter:
 
     * **numbers** are stored as scalar arrays (floats in ``hyperparam_dtype``, default
-      the widest float dtype of the params). Change one between steps with
+      the widest float dtype of the params but at least float32, so bfloat16 params do
+      not turn ``b2 = 0.999`` into 1.0 nor float16 ``eps = 1e-8`` into 0; an ``int``
+      given for a float parameter is stored as a float). Change one between steps with
       :func:`set_hyperparams` (or ``state._replace``); a jitted step does not recompile.
     * **pytree schedules** (:mod:`gradtx.schedules` objects, or any callable that is a
       registered pytree) are stored *as schedules*: their leaves are arrays in the
@@ -124,8 +238,22 @@ def inject_hyperparams(
     * **plain callables** (a Python function of the step, an optax schedule) are
       evaluated at the count as optax does, and their value is stored.
 
+    ``hyperparam_dtype`` set to bfloat16/float16 is honoured (values are rounded), but a
+    rounding that makes a nonzero value 0, a finite one inf or a value other than 1
+    exactly 1 raises ``ValueError`` at ``init`` naming the hyperparameter. ``init``
+    copies every array it was handed (values and schedule leaves), so a donated step
+    never deletes the caller's arrays. See ``docs/dtypes.md``.
+
+    A factory with a ``learning_rate`` is rebuilt from the lr as a *number* on every
+    update; AdaBound-style factories (:func:`gradtx.bound_lr`, :func:`gradtx.adabound`,
+    :func:`gradtx.amsbound`, or any factory calling them) are told the lr they were
+    built with through :func:`base_lr_context` (the construction value of a number, the
+    stored schedule's ``base_value``, a plain callable's value at step 0), so their
+    bounds follow ``final_lr * lr_t / base_lr`` as ``gradtx.adabound(schedule)`` does.
+
     Defaults: ``static_args=()``, ``hyperparam_dtype=None``. Numbers equal
     ``optax.inject_hyperparams`` with the same inner optimiser. Differences from optax:
+    float hyperparameters are at least float32 (optax: the params' dtype);
     the state is optax's ``(count, hyperparams, hyperparams_states, inner_state)`` with
     ``hyperparams_states`` always ``{}`` (checkpoints move both ways); pytree schedules
     are stored rather than their values; float
@@ -163,6 +291,11 @@ def inject_hyperparams(
     if hyperparam_dtype is not None:
         hyperparam_dtype = jnp.dtype(hyperparam_dtype)
 
+    float_fields = {n for n, p in signature.parameters.items() if _is_float_field(p)}
+    low_precision = hyperparam_dtype is not None and (
+        jnp.issubdtype(hyperparam_dtype, jnp.floating) and jnp.finfo(hyperparam_dtype).bits < 32
+    )
+
     @functools.wraps(inner_factory)
     def wrapped_factory(*args: Any, **kwargs: Any) -> GradientTransformation:
         bound = signature.bind(*args, **kwargs)
@@ -182,8 +315,44 @@ def inject_hyperparams(
             else:
                 other[name] = value
 
-        def build(values: dict[str, Any]) -> tuple[Callable, Callable]:
-            tx = inner_factory(**other, **values)
+        def storage(name: str, value: Any, dtype: Any) -> Any:
+            """A given hyperparameter as the state stores it: its own buffers, floats in
+            ``dtype`` (integers too for a float field)."""
+            with np.errstate(over="ignore"):  # an overflow is reported below, by name
+                stored = own_buffers(_leaves_as_arrays(value, dtype, name in float_fields))
+            if low_precision:
+                for given, kept in zip(
+                    jax.tree.leaves(value), jax.tree.leaves(stored), strict=True
+                ):
+                    _check_stored(name, given, kept)
+            return stored
+
+        # AdaBound-style factories (a `base_lr` next to `learning_rate`): the lr is handed
+        # over as a number on every update, so tell them the lr they were built with.
+        lr_given = "learning_rate" in injected or "learning_rate" in functions
+        manage_base = lr_given and "base_lr" not in injected
+        if manage_base and "learning_rate" in functions:
+            base_at_build = functions["learning_rate"](0)
+        elif manage_base and not is_pytree_schedule(injected["learning_rate"]):
+            base_at_build = injected["learning_rate"]
+            if isinstance(base_at_build, jax.Array) and not isinstance(
+                base_at_build, jax.core.Tracer
+            ):
+                base_at_build = np.asarray(base_at_build)  # a constant, not the caller's buffer
+        else:
+            base_at_build = None
+
+        def base_context(hyperparams: dict[str, Any]) -> Any:
+            if not manage_base or current_base_lr() is not None:
+                return contextlib.nullcontext()
+            lr = hyperparams["learning_rate"]
+            if is_pytree_schedule(lr):
+                return base_lr_context(schedule_base_value(lr))
+            return base_lr_context(base_at_build)
+
+        def build(values: dict[str, Any], hyperparams: dict[str, Any]) -> tuple[Callable, Callable]:
+            with base_context(hyperparams):
+                tx = inner_factory(**other, **values)
             return _as_transformation(tx, 0)
 
         def values_at(hyperparams: dict[str, Any], count: Any, dtype: Any) -> dict[str, Any]:
@@ -198,7 +367,8 @@ def inject_hyperparams(
 
         # Construction-time check: bad values raise here, naming the parameter.
         given = {k: v(0) if callable(v) else v for k, v in {**injected, **functions}.items()}
-        tx = inner_factory(**other, **given)
+        with base_context({**injected, **functions}):
+            tx = inner_factory(**other, **given)
         if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
             raise TypeError(
                 f"inner_factory returned {type(tx).__name__}, not a gradient transformation "
@@ -206,11 +376,13 @@ def inject_hyperparams(
             )
 
         def init_fn(params):
-            dtype = hyperparam_dtype or _float_dtype(params)
+            dtype = hyperparam_dtype or _storage_dtype(params)
             count = zero_count()
-            hyperparams = {k: _leaves_as_arrays(v, dtype) for k, v in injected.items()}
-            hyperparams.update({k: _as_array(f(count), dtype) for k, f in functions.items()})
-            init, _ = build(values_at(hyperparams, count, dtype))
+            hyperparams = {k: storage(k, v, dtype) for k, v in injected.items()}
+            hyperparams.update(
+                {k: storage(k, f(count), dtype) for k, f in functions.items()}
+            )
+            init, _ = build(values_at(hyperparams, count, dtype), hyperparams)
             return InjectHyperparamsState(count, hyperparams, {}, init(params))
 
         def update_fn(updates, state, params=None, **extra_args):
@@ -219,7 +391,7 @@ def inject_hyperparams(
                     "inject_hyperparams: state must be the InjectHyperparamsState returned "
                     f"by this optimiser's init, got {type(state).__name__}"
                 )
-            dtype = hyperparam_dtype or _float_dtype(params)
+            dtype = hyperparam_dtype or _storage_dtype(params)
             values = values_at(state.hyperparams, state.count, dtype)
             hyperparams = {}
             for name, old in state.hyperparams.items():
@@ -231,7 +403,7 @@ def inject_hyperparams(
                 else:
                     values[name] = _like(values[name], old, dtype)
                     hyperparams[name] = values[name]
-            _, update = build(values)
+            _, update = build(values, state.hyperparams)
             updates, inner_state = update(updates, state.inner_state, params, **extra_args)
             return updates, InjectHyperparamsState(
                 safe_increment(state.count), hyperparams, state.hyperparams_states, inner_state
@@ -256,7 +428,12 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
 
     Raises ``KeyError`` for a name no injected state holds, and ``ValueError`` when the
     new value's structure or shape differs (that would change the compiled step; use
-    ``state._replace(hyperparams=...)`` if you mean it). Works on traced states too.
+    ``state._replace(hyperparams=...)`` if you mean it). Never truncates or rounds
+    silently: a fractional float into an integer field raises ``TypeError``; a value
+    the stored dtype would change by more than float32 rounding of a Python float (a
+    bfloat16/float16 field the user asked for) raises ``ValueError`` naming both
+    values. Works on traced states too (checked by dtype). The new arrays are copied,
+    so the state never shares a buffer with the caller.
 
     Example::
 
@@ -313,5 +490,65 @@ def _converted_like(name: str, value: Any, old: Any) -> Any:
                 f"hyperparameter {name!r}{jax.tree_util.keystr(path)} has shape "
                 f"{np.shape(old_leaf)}, got a value of shape {np.shape(new_leaf)}"
             )
-        new_leaves.append(jnp.asarray(new_leaf, dtype=jnp.result_type(old_leaf)))
+        where = f"{name!r}{jax.tree_util.keystr(path)}"
+        new_leaves.append(_own(_stored_exactly(where, new_leaf, jnp.result_type(old_leaf))))
     return old_def.unflatten(new_leaves)
+
+
+def _stored_exactly(where: str, value: Any, dtype: Any) -> Any:
+    """``value`` as an array of the stored ``dtype``; raises rather than change it.
+
+    ``TypeError`` for a float into an integer field; ``ValueError`` when the stored dtype
+    changes a concrete value by more than rounding a Python float to float32 would (an
+    integer out of range, a fraction into an integer, 0.999 into bfloat16's 1.0). A
+    traced value is checked by dtype only: a float into an integer field, or a wider
+    float into a float16/bfloat16 field, raises ``TypeError``."""
+    dtype = jnp.dtype(dtype)
+    src = jnp.result_type(value) if hasattr(value, "dtype") else None
+    if isinstance(value, jax.core.Tracer):
+        if jnp.issubdtype(dtype, jnp.integer) and not jnp.issubdtype(src, jnp.integer):
+            raise TypeError(
+                f"hyperparameter {where} is stored as {dtype}; a traced {src} value would "
+                "be truncated"
+            )
+        if (
+            jnp.issubdtype(dtype, jnp.floating)
+            and jnp.finfo(dtype).bits < 32
+            and jnp.issubdtype(src, jnp.floating)
+            and jnp.finfo(src).bits > jnp.finfo(dtype).bits
+        ):
+            raise TypeError(
+                f"hyperparameter {where} is stored as {dtype}; a traced {src} value would "
+                f"be rounded to it (cast it to {dtype} yourself if that is intended)"
+            )
+        return jnp.asarray(value, dtype)
+    try:
+        given = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"hyperparameter {where} must be a number, got {value!r}") from err
+    is_float = given.dtype != object and jnp.issubdtype(given.dtype, jnp.floating)
+    if given.dtype == object or not (
+        is_float or jnp.issubdtype(given.dtype, jnp.integer) or given.dtype == np.bool_
+    ):
+        raise TypeError(f"hyperparameter {where} must be a real number, got {value!r}")
+    if jnp.issubdtype(dtype, jnp.integer) and is_float:
+        if not np.all(np.isfinite(given)) or not np.all(given == np.round(given)):
+            raise TypeError(
+                f"hyperparameter {where} is stored as {dtype}; the float {value!r} would "
+                f"be truncated to {np.asarray(given, np.float64).astype(np.int64).tolist()!r}"
+            )
+    stored = jnp.asarray(given, dtype)
+    want = given.astype(np.float64)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits >= 32:
+        return stored  # at most float32 rounding of a Python float
+    reference = want.astype(np.float32).astype(np.float64)
+    if not is_float or given.dtype.itemsize < 4:
+        reference = want  # integers and low-precision floats must survive exactly
+    got = np.asarray(stored).astype(np.float64)
+    if not np.array_equal(got, reference, equal_nan=True):
+        raise ValueError(
+            f"hyperparameter {where} is stored as {dtype}: {value!r} would become "
+            f"{got.tolist()!r}; pass a value the stored dtype holds exactly (e.g. "
+            f"jnp.asarray(x, {dtype.name})) or rebuild with hyperparam_dtype=float32"
+        )
+    return stored

@@ -18,6 +18,7 @@ import numpy as np
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, Params, apply_updates
+from gradtx.hyperparams import InjectHyperparamsState, base_lr_context, set_hyperparams
 
 
 class LRRangeTestResult(NamedTuple):
@@ -110,6 +111,17 @@ def _suggestions(lrs: np.ndarray, smoothed: np.ndarray, skip: int) -> tuple[floa
     return float(lrs[int(np.argmin(slope))]), lr_min_div10
 
 
+def _holds_injected_lr(state: Any) -> bool:
+    """True when ``state`` holds an injected *number* ``learning_rate``."""
+    is_state = lambda x: isinstance(x, InjectHyperparamsState)  # noqa: E731
+    return any(
+        is_state(x)
+        and "learning_rate" in x.hyperparams
+        and not callable(x.hyperparams["learning_rate"])
+        for x in jax.tree.leaves(state, is_leaf=is_state)
+    )
+
+
 def lr_range_test(
     loss_fn: Callable[[Params, Any], jax.Array],
     params: Params,
@@ -122,6 +134,8 @@ def lr_range_test(
     smoothing: float = 0.05,
     diverge_threshold: float = 4.0,
     plot: bool = False,
+    *,
+    base_lr: float | None = None,
 ) -> LRRangeTestResult:
     r"""Runs the learning-rate range test and suggests a learning rate.
 
@@ -153,7 +167,9 @@ def lr_range_test(
     ``param_group["lr"]`` is changed). ``loss_fn(params, batch)`` returns a scalar;
     ``batches`` is any iterable of batches of one shape (a list or a data loader is
     iterated again when it runs out; a one-shot iterator is cycled over what it
-    yielded). ``num_steps + 1`` batches are drawn. The user's ``params`` are never
+    yielded). ``num_steps + 1`` batches are drawn. An :func:`gradtx.inject_hyperparams`
+    optimiser with a number ``learning_rate`` reads it from its state, so the test writes
+    each swept lr there (:func:`gradtx.set_hyperparams`). The user's ``params`` are never
     changed: the test trains a copy (also safe with donated or NumPy buffers).
 
     Differences: fastai and torch-lr-finder pair ``lr_i`` with the loss measured *before*
@@ -171,6 +187,12 @@ def lr_range_test(
       diverge_threshold: stop when the smoothed loss exceeds this multiple of its
         minimum so far, ``> 1``; ``math.inf`` never stops (except on NaN/Inf).
       plot: also draw :meth:`LRRangeTestResult.plot` (needs matplotlib).
+      base_lr: keyword-only; the lr an AdaBound-style optimiser (:func:`gradtx.adabound`,
+        :func:`gradtx.amsbound`, :func:`gradtx.bound_lr`) is told it was built with, so
+        its bounds ``final_lr * lr_i / base_lr`` follow the swept lr as in torch, where
+        the optimiser is built at the start lr and the finder changes
+        ``param_group["lr"]``. Default: the first positive lr of the sweep. An explicit
+        ``base_lr`` in the optimiser wins.
 
     Example::
 
@@ -210,13 +232,26 @@ def lr_range_test(
         raise TypeError(f"batches must be an iterable of batches, got {type(batches).__name__}")
 
     lrs = _lr_grid(float(min_lr), float(max_lr), int(num_steps), mode)
+    if base_lr is None:
+        base_lr = float(lrs[lrs > 0][0])
+    else:
+        _checks.positive("base_lr", base_lr)
+        base_lr = float(base_lr)
     work = jax.tree.map(lambda p: jnp.array(p, copy=True), params)
-    opt_state = optimizer(float(lrs[0])).init(work)
+    with base_lr_context(base_lr):
+        opt_state = optimizer(float(lrs[0])).init(work)
+
+    # An inject_hyperparams optimiser reads its lr from the state, not from the factory:
+    # the swept lr goes into the state, or the test would run at lrs[0] throughout.
+    injected_lr = _holds_injected_lr(opt_state)
 
     @jax.jit
     def step(params, opt_state, batch, lr):
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        updates, opt_state = optimizer(lr).update(grads, opt_state, params)
+        if injected_lr:
+            opt_state = set_hyperparams(opt_state, learning_rate=lr)
+        with base_lr_context(base_lr):  # inject_hyperparams builds inside update too
+            updates, opt_state = optimizer(lr).update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, loss
 
     stream = _batch_stream(batches)

@@ -120,9 +120,12 @@ def adadelta(
 
     Reference: Zeiler, 2012."""
     _checks.non_negative("weight_decay", weight_decay)
+    # Without weight decay the chain needs no params (optax's always asks for them). The
+    # choice is by structure, not value: an array (inject_hyperparams, traced under jit)
+    # keeps the decay link, so init's and update's states have one structure.
+    no_decay = isinstance(weight_decay, (int, float)) and weight_decay == 0
     return chain(
-        # Without weight decay the chain needs no params (optax's always asks for them).
-        add_decayed_weights(weight_decay, weight_decay_mask) if weight_decay else identity(),
+        identity() if no_decay else add_decayed_weights(weight_decay, weight_decay_mask),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )
@@ -231,19 +234,27 @@ def adabound(
     weight_decay: float = 0.0,
     *,
     amsbound: bool = False,
+    base_lr: float | None = None,
 ) -> GradientTransformation:
     r"""AdaBound: Adam whose per-parameter step size is clipped into
     ``[final_lr (1 - 1/(gamma t + 1)), final_lr (1 + 1/(gamma t))]``, which tightens to
     SGD's ``final_lr``. Defaults and numbers are those of the authors' PyTorch
     ``AdaBound`` (``weight_decay`` is L2 added to the gradient; ``final_lr`` follows a
-    learning-rate schedule as ``final_lr * lr_t / lr_0``). See :func:`gradtx.bound_lr`.
+    learning rate as ``final_lr * lr_t / base_lr``, ``base_lr`` the lr it was built with:
+    a number lr itself, a schedule's ``base_value`` (not the 0 a warmup starts at), or the
+    keyword-only ``base_lr``). See :func:`gradtx.bound_lr`.
 
     Reference: Luo et al., *Adaptive Gradient Methods with Dynamic Bound of Learning
     Rate*, ICLR 2019."""
     _checks.non_negative("weight_decay", weight_decay)
+    # By structure, not value: an array (inject_hyperparams, traced in update) keeps the
+    # decay link, so init's state and update's state have one structure.
+    no_decay = isinstance(weight_decay, (int, float)) and weight_decay == 0
     return chain(
-        add_decayed_weights(weight_decay) if weight_decay else identity(),
-        bound_lr(learning_rate, final_lr, gamma, b1, b2, eps, amsbound=amsbound),
+        identity() if no_decay else add_decayed_weights(weight_decay),
+        bound_lr(
+            learning_rate, final_lr, gamma, b1, b2, eps, amsbound=amsbound, base_lr=base_lr
+        ),
     )
 
 
@@ -255,12 +266,16 @@ def amsbound(
     gamma: float = 1e-3,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    *,
+    base_lr: float | None = None,
 ) -> GradientTransformation:
     r"""AMSBound: :func:`adabound` with the running maximum of the second moment (the
-    reference's ``amsbound=True``).
+    reference's ``amsbound=True``); ``base_lr`` as in :func:`adabound`.
 
     Reference: Luo et al., ICLR 2019."""
-    return adabound(learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsbound=True)
+    return adabound(
+        learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsbound=True, base_lr=base_lr
+    )
 
 
 __all__ = [

@@ -156,6 +156,18 @@ class Schedule:
         ``decay_steps``...), else ``None``."""
         return None
 
+    @property
+    def base_value(self) -> jax.Array:
+        """The base learning rate this schedule is relative to (float32 scalar, traced
+        when the leaves are): the lr a torch user gives the optimiser before attaching
+        the equivalent scheduler. By default the value at step 0 (a decaying schedule's
+        initial value); a warmup's is the warmed-up schedule's, a ramp's
+        (:class:`linear`, :class:`polynomial`, :class:`join`) its largest end, a
+        cycle's (:class:`cyclic`, :class:`one_cycle`) its ``max_lr``,
+        :class:`warmup_cosine_decay`'s its ``peak_value``. AdaBound's bounds
+        (:func:`gradtx.bound_lr`) scale ``final_lr`` by ``lr_t / base_value``."""
+        return self(0)
+
     # --- shared machinery -----------------------------------------------------------
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)

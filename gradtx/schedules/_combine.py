@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
@@ -75,6 +77,11 @@ class warmup(Schedule):
             return length
         return length + self.warmup_steps
 
+    @property
+    def base_value(self) -> jax.Array:
+        """The warmed-up schedule's base value (not the ``start_value`` it ramps from)."""
+        return self.schedule.base_value
+
     def _value(self, step):
         w = self.warmup_steps
         if w == 0:
@@ -135,6 +142,12 @@ class join(Schedule):
         if length is None:
             return None
         return length + (self.boundaries[-1] if self.boundaries else 0)
+
+    @property
+    def base_value(self) -> jax.Array:
+        """The largest base value of the joined schedules (a warmup ramp then a decay:
+        the peak)."""
+        return functools.reduce(jnp.maximum, [s.base_value for s in self.schedules])
 
     def _value(self, step):
         out = self.schedules[0](step)

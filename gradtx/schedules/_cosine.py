@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -144,6 +145,11 @@ class warmup_cosine_decay(Schedule):
     @property
     def horizon(self) -> int:
         return self.decay_steps
+
+    @property
+    def base_value(self) -> jax.Array:
+        """``peak_value``, the lr the warmup reaches."""
+        return jnp.asarray(self.peak_value, jnp.float32)
 
     def _value(self, step):
         w = self.warmup_steps

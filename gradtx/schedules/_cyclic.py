@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
@@ -63,6 +64,11 @@ class cyclic(Schedule):
         self._set("step_size_down", check_int("step_size_down", down))
         check_choice("mode", self.mode, _CYCLIC_MODES)
         _checks.positive("gamma", self.gamma)
+
+    @property
+    def base_value(self) -> jax.Array:
+        """``max_lr``, the top of the cycle."""
+        return jnp.asarray(self.max_lr, jnp.float32)
 
     def _value(self, step):
         up, down = self.step_size_up, self.step_size_down
@@ -156,6 +162,11 @@ class one_cycle(Schedule):
     @property
     def horizon(self) -> int:
         return self.total_steps
+
+    @property
+    def base_value(self) -> jax.Array:
+        """``max_lr``, the top of the cycle."""
+        return jnp.asarray(self.max_lr, jnp.float32)
 
     def _value(self, step):
         initial = self.max_lr / self.div_factor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
@@ -246,6 +247,13 @@ class polynomial(Schedule):
     def horizon(self) -> int:
         return self.transition_begin + self.transition_steps
 
+    @property
+    def base_value(self) -> jax.Array:
+        """The larger end (a ramp up to ``end_value`` is a warmup to it)."""
+        return jnp.maximum(
+            jnp.asarray(self.init_value, jnp.float32), jnp.asarray(self.end_value, jnp.float32)
+        )
+
     def _value(self, step):
         return _polynomial(
             self.init_value,
@@ -282,6 +290,13 @@ class linear(Schedule):
     @property
     def horizon(self) -> int:
         return self.transition_begin + self.transition_steps
+
+    @property
+    def base_value(self) -> jax.Array:
+        """The larger end (a ramp up to ``end_value`` is a warmup to it)."""
+        return jnp.maximum(
+            jnp.asarray(self.init_value, jnp.float32), jnp.asarray(self.end_value, jnp.float32)
+        )
 
     def _value(self, step):
         return _polynomial(

@@ -235,6 +235,7 @@ def bound_lr(
     *,
     amsbound: bool = False,
     mu_dtype: Any | None = None,
+    base_lr: float | None = None,
 ) -> GradientTransformation:
     r"""AdaBound/AMSBound: Adam's per-parameter step size clipped into bounds that
     converge to SGD's learning rate.
@@ -246,9 +247,22 @@ def bound_lr(
         u_t = -\,\mathrm{clip}(\eta_t, \eta^l_t, \eta^u_t)\, m_t
 
     with ``m_t``, ``v_t`` Adam's (un-corrected) moments, ``t = 1, 2, ...``, and the
-    final rate ``alpha*_t = final_lr * alpha_t / alpha_0`` following the learning-rate
-    schedule ``alpha_t`` (``alpha_0`` its value at step 0), as in the authors' PyTorch
-    code. With ``amsbound=True``, ``v_t`` is replaced by its running maximum.
+    final rate ``alpha*_t = final_lr * alpha_t / base_lr`` following the learning rate
+    ``alpha_t`` as in the authors' PyTorch code, where ``base_lr`` is the lr the
+    optimiser was built with and a torch scheduler then changes ``alpha_t``. With
+    ``amsbound=True``, ``v_t`` is replaced by its running maximum.
+
+    ``base_lr`` (keyword-only, default None) is that reference lr, ``> 0``. By default:
+    a number ``learning_rate`` is its own base (``alpha*_t = final_lr``); a
+    :mod:`gradtx.schedules` schedule's base is its ``base_value`` (the lr the torch
+    scheduler would be attached to: ``warmup(s, W)``'s is ``s``'s, not the 0 the warmup
+    starts at; a decaying schedule's is its initial value; see ``Schedule.base_value``);
+    a plain callable's is its value at step 0. Where the lr is handed over as a number
+    on every step (:func:`gradtx.inject_hyperparams`, :func:`gradtx.lr_range_test`) the
+    caller supplies the base it was built with (``gradtx.hyperparams.base_lr_context``);
+    an explicit ``base_lr`` wins. A base known at construction to be 0 raises
+    ``ValueError`` (the bounds would divide by it); a traced base of 0 leaves
+    ``final_lr`` unscaled rather than dividing by 0.
 
     The output is the final, negative step (this transform plays the part of both
     ``scale_by_adam`` and ``scale_by_learning_rate``), because the clipping acts on the
@@ -268,6 +282,7 @@ def bound_lr(
     _checks.positive("gamma", gamma)
     _check_moments(b1, b2, eps, 0.0)
     mu_dtype = _dtype(mu_dtype)
+    base = _bound_base_lr(learning_rate, base_lr)
 
     def init_fn(params):
         return BoundLrState(
@@ -283,9 +298,13 @@ def bound_lr(
         count = safe_increment(state.count)
         if callable(learning_rate):
             lr = jnp.asarray(learning_rate(state.count), jnp.float32)
-            final = final_lr * lr / jnp.asarray(learning_rate(zero_count()), jnp.float32)
         else:
-            lr, final = jnp.float32(learning_rate), final_lr
+            lr = jnp.asarray(learning_rate, jnp.float32)
+        if base is None:
+            final = final_lr  # a number lr is its own base
+        else:
+            ref = jnp.asarray(base() if callable(base) else base, jnp.float32)
+            final = jnp.where(ref > 0, final_lr * lr / jnp.where(ref > 0, ref, 1.0), final_lr)
         t = count.astype(jnp.float32)
         lower = final * (1 - 1 / (gamma * t + 1))
         upper = final * (1 + 1 / (gamma * t))
@@ -309,6 +328,30 @@ def bound_lr(
         )
 
     return GradientTransformation(init_fn, update_fn)
+
+
+def _bound_base_lr(learning_rate: Any, base_lr: Any) -> Any:
+    """``bound_lr``'s reference lr: None (a number lr, its own base), a value, or a
+    function of nothing evaluated inside ``update`` (a schedule's, possibly traced)."""
+    from gradtx.hyperparams import current_base_lr, schedule_base_value
+
+    if base_lr is None and not callable(learning_rate) and current_base_lr() is not None:
+        base_lr = current_base_lr()
+    if base_lr is not None:
+        if callable(base_lr):
+            raise TypeError(f"base_lr must be a number, got the callable {base_lr!r}")
+        _checks.positive("base_lr", base_lr)
+        return base_lr
+    if not callable(learning_rate):
+        return None
+    value = _checks._concrete(schedule_base_value(learning_rate))
+    if value is not None and value <= 0:
+        raise ValueError(
+            f"bound_lr: the learning-rate schedule's base value is {value!r}, but the bounds "
+            "scale final_lr by lr_t / base_lr; pass base_lr= (the lr the schedule is relative "
+            f"to) for {learning_rate!r}"
+        )
+    return lambda: schedule_base_value(learning_rate)
 
 
 __all__ = [

@@ -147,11 +147,11 @@ def add_noise(
 
     def init_fn(params):
         del params
-        key = (
-            seed
-            if isinstance(seed, jax.Array) and not jnp.issubdtype(seed.dtype, jnp.integer)
-            else jax.random.key(seed)
-        )
+        if isinstance(seed, jax.Array) and not jnp.issubdtype(seed.dtype, jnp.integer):
+            # The caller's key is copied: a donated step would otherwise delete it.
+            key = seed.copy() if not isinstance(seed, jax.core.Tracer) else seed
+        else:
+            key = jax.random.key(seed)
         return AddNoiseState(count=zero_count(), rng_key=key)
 
     def update_fn(updates, state, params=None, **extra_args):

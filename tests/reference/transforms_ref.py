@@ -337,9 +337,13 @@ class AdaBoundTorch(Ref):
     (Luo et al., ICLR 2019, github.com/Luolc/AdaBound, ``adabound/adabound.py``), for one
     parameter group. The comments quote the torch lines.
 
-    ``lr`` may be a schedule: ``group['lr']`` at the k-th step is ``lr(k)`` and
-    ``base_lr`` (the lr when the optimiser was built) is ``lr(0)``. The update returned
-    is ``p_new - p_old``. With ``weight_decay=0`` this is gradtx's ``bound_lr``.
+    ``lr`` may be a schedule: ``group['lr']`` at the k-th step is ``lr(k)``, as a torch
+    lr scheduler sets it before each ``step()``. ``base_lr`` is the ``lr=`` the optimiser
+    was constructed with (``self.base_lrs``, stored once, before any scheduler touches
+    ``group['lr']``); default ``lr(0)``. A warmup scheduler attached to
+    ``AdaBound(params, lr=1e-3)`` is ``lr=warmup, base_lr=1e-3``: the first
+    ``group['lr']`` is 0 but the bounds divide by ``1e-3``. The update returned is
+    ``p_new - p_old``. With ``weight_decay=0`` this is gradtx's ``bound_lr``.
     """
 
     def __init__(
@@ -351,10 +355,12 @@ class AdaBoundTorch(Ref):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         amsbound: bool = False,
+        base_lr: float | None = None,
     ):
         self.lr, self.betas, self.final_lr, self.gamma = as_schedule(lr), betas, final_lr, gamma
         self.eps, self.weight_decay, self.amsbound = eps, weight_decay, amsbound
-        self.base_lr = self.lr(0)  # self.base_lrs = list(map(lambda group: group['lr'], ...))
+        # self.base_lrs = list(map(lambda group: group['lr'], self.param_groups))
+        self.base_lr = self.lr(0) if base_lr is None else base_lr
 
     def setup(self, params):
         self.zeros("exp_avg", params)  # state['exp_avg'] = torch.zeros_like(p.data)

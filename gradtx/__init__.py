@@ -96,7 +96,6 @@ from gradtx.packed import PackedState, PackedTree, pack, packed, unpack
 # isort: split
 from gradtx._base import (
     GradientTransformationExtraArgs,
-    PyTree,
     Schedule,
     TransformInitFn,
     TransformUpdateExtraArgsFn,
@@ -115,6 +114,7 @@ from gradtx.transforms import (
     LookaheadState,
     MaskedNode,
     MaskedState,
+    MaskOrFn,
     MultiTransformState,
     PartitionState,
     ShouldSkipUpdateFunction,

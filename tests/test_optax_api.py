@@ -14,7 +14,11 @@ and without jit (one compiled step for both libraries), and checks that
 
 from __future__ import annotations
 
+import doctest
 import functools
+import importlib
+import inspect
+import pathlib
 import re
 
 import chex
@@ -390,6 +394,7 @@ def test_type_names_are_optax_names():
         "ConditionallyMaskState",
         "ConditionallyTransformState",
         "ShouldSkipUpdateFunction",
+        "MaskOrFn",
     ):
         assert hasattr(optax, name) and hasattr(gradtx, name), name
         ours, theirs = getattr(gradtx, name), getattr(optax, name)
@@ -502,3 +507,60 @@ BAD = [
 def test_bad_input_raises_naming_the_parameter(make, exc, match):
     with pytest.raises(exc, match=re.escape(match)):
         make()
+
+
+# --- signatures, the param-groups page and the docstring examples ------------------------
+
+SAME_SIGNATURE = (
+    "masked partition multi_transform set_to_zero freeze selective_transform "
+    "conditionally_mask conditionally_transform named_chain stateless stateless_with_tree_map "
+    "with_extra_args_support init_empty_state tree_map_params ema measure_with_ema "
+    "incremental_update periodic_update lookahead apply_every skip_not_finite "
+    "skip_large_updates MultiSteps"
+).split()
+
+
+@pytest.mark.parametrize("name", SAME_SIGNATURE)
+def test_signature_starts_with_optax_parameters(name):
+    """optax's parameters, in optax's order, kinds and defaults; gradtx extras after.
+    The one difference: MultiSteps' accumulator_dtype defaults to None (float32 for
+    every non-float64 parameter, as optax's float32; float64 keeps float64)."""
+    ours = list(inspect.signature(getattr(gradtx, name)).parameters.values())
+    theirs = list(inspect.signature(getattr(optax, name)).parameters.values())
+    assert [p.name for p in ours[: len(theirs)]] == [p.name for p in theirs]
+    assert [p.kind for p in ours[: len(theirs)]] == [p.kind for p in theirs]
+    for o, t in zip(ours, theirs, strict=False):
+        if (name, o.name) == ("MultiSteps", "accumulator_dtype"):
+            assert o.default is None
+            continue
+        assert o.default == t.default, (name, o.name)
+
+
+def test_param_groups_page_runs():
+    """Every ``python`` block of docs/param_groups.md, in order, in one namespace (its
+    own asserts check the groups: decay on kernels only, the head's lr, optax restore)."""
+    page = pathlib.Path(__file__).parent.parent / "docs" / "param_groups.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) >= 5
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)  # noqa: S102
+    assert set(namespace["state"].inner_states) == {"train", "freeze"}
+
+
+DOCTEST_MODULES = [
+    "gradtx._base",
+    "gradtx.transforms._masking",
+    "gradtx.transforms._combining",
+    "gradtx.transforms._freezing",
+    "gradtx.transforms._conditionality",
+    "gradtx.transforms._averaging",
+    "gradtx.transforms._accumulating",
+]
+
+
+@pytest.mark.parametrize("module", DOCTEST_MODULES)
+def test_docstring_examples_run(module):
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted > 0 and result.failed == 0, result

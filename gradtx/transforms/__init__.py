@@ -49,7 +49,13 @@ from gradtx.transforms._conditionality import (
     conditionally_transform,
 )
 from gradtx.transforms._freezing import freeze, selective_transform, set_to_zero
-from gradtx.transforms._masking import MaskedNode, MaskedState, masked, tree_map_params
+from gradtx.transforms._masking import (
+    MaskedNode,
+    MaskedState,
+    MaskOrFn,
+    masked,
+    tree_map_params,
+)
 from gradtx.transforms._modifiers import (
     AddNoiseState,
     WeightDecayState,
@@ -76,6 +82,7 @@ __all__ = [
     "LookaheadState",
     "MaskedNode",
     "MaskedState",
+    "MaskOrFn",
     "MultiTransformState",
     "PartitionState",
     "ScaleByAdaDeltaState",

@@ -17,7 +17,7 @@ from gradtx._base import (
     _with_extra_args,
 )
 
-MaskOrFn = Any | Callable[[Params], Any]
+MaskOrFn = Any | Callable[[Params], Any]  # a tree of booleans, or params -> one (optax's)
 
 
 class MaskedState(NamedTuple):

@@ -36,7 +36,7 @@ from reference.harness import assert_close, make_problem, run_reference
 import gradtx
 
 N_STEPS = 8  # under jit (one compiled step runs them all)
-N_EAGER = 3  # without jit: each eager lax.cond compiles its branches again, so fewer steps
+N_EAGER = 2  # without jit: each eager lax.cond compiles its branches again, so fewer steps
 RTOL_REF, FLOOR_REF = 1e-4, 2e-6
 RTOL_OPTAX = 1e-5
 
@@ -133,18 +133,27 @@ CASES = {
     ),
 }
 
-# MultiSteps with optax's new arguments: no NumPy reference here (tests/test_accumulation.py
-# checks MultiSteps against its reference); equality with optax and state trees only.
+# ema with a bfloat16 accumulator, and MultiSteps with optax's new arguments: equality with
+# optax and state trees only (tests/test_accumulation.py checks MultiSteps against its
+# NumPy reference). name: (make(m), (rtol, atol) against optax)
 OPTAX_ONLY = {
-    "multisteps_accumulator_dtype_skip_large": lambda m: m.MultiSteps(
-        m.adam(0.05),
-        2,
-        should_skip_update_fn=functools.partial(m.skip_large_updates, max_squared_norm=15.0),
-        accumulator_dtype=jnp.float32,
-    ).gradient_transformation(),
-    "multisteps_skip_not_finite_sum": lambda m: m.MultiSteps(
-        m.sgd(0.1), 3, use_grad_mean=False, should_skip_update_fn=m.skip_not_finite
-    ).gradient_transformation(),
+    # gradtx computes decay * m in float32, optax in bfloat16: equal to bf16 rounding
+    "ema_bf16_accumulator": (lambda m: m.ema(0.9, accumulator_dtype=jnp.bfloat16), (1e-2, 1e-2)),
+    "multisteps_accumulator_dtype_skip_large": (
+        lambda m: m.MultiSteps(
+            m.adam(0.05),
+            2,
+            should_skip_update_fn=functools.partial(m.skip_large_updates, max_squared_norm=15.0),
+            accumulator_dtype=jnp.float32,
+        ).gradient_transformation(),
+        (RTOL_OPTAX, 1e-7),
+    ),
+    "multisteps_skip_not_finite_sum": (
+        lambda m: m.MultiSteps(
+            m.sgd(0.1), 3, use_grad_mean=False, should_skip_update_fn=m.skip_not_finite
+        ).gradient_transformation(),
+        (RTOL_OPTAX, 1e-7),
+    ),
 }
 
 
@@ -192,11 +201,9 @@ def _run_both(variant, tx_g, tx_o, params, grads):
     return stack(ugs), stack(uos), sg, so
 
 
-def _check_states(sg, so):
+def _check_states(sg, so, rtol=RTOL_OPTAX, atol=1e-7):
     assert skeleton(sg) == skeleton(so), "state trees differ after the run"
-    chex.assert_trees_all_close(
-        jax.tree.leaves(sg), jax.tree.leaves(so), rtol=RTOL_OPTAX, atol=1e-7
-    )
+    chex.assert_trees_all_close(jax.tree.leaves(sg), jax.tree.leaves(so), rtol=rtol, atol=atol)
     # flax serialization: an optax state restores into a gradtx template and back.
     restored = flax.serialization.from_state_dict(sg, flax.serialization.to_state_dict(so))
     assert skeleton(restored) == skeleton(sg)
@@ -217,12 +224,12 @@ class EqualsOptaxAndReference(chex.TestCase, parameterized.TestCase):
 
     # jit only: tests/test_accumulation.py runs MultiSteps without jit.
     @chex.variants(with_jit=True)
-    @parameterized.named_parameters(*OPTAX_ONLY.items())
-    def test_optax_only(self, make):
+    @parameterized.named_parameters(*[(name, *row) for name, row in OPTAX_ONLY.items()])
+    def test_optax_only(self, make, tol):
         params, grads = make_problem(N_STEPS)
         ug, uo, sg, so = _run_both(self.variant, make(gradtx), make(optax), params, grads)
-        chex.assert_trees_all_close(ug, uo, rtol=RTOL_OPTAX, atol=1e-7)
-        _check_states(sg, so)
+        chex.assert_trees_all_close(ug, uo, rtol=tol[0], atol=tol[1])
+        _check_states(sg, so, *tol)
 
 
 # --- Lookahead: params and updates are (fast, slow) pairs --------------------------------

@@ -63,6 +63,14 @@ class GradientTransformationExtraArgs(GradientTransformation):
     The same ``(init, update)`` pair (a subclass, as in optax): wrappers that forward
     ``extra_args`` (:func:`gradtx.masked`, :func:`gradtx.partition`, ...) return one.
     Use :func:`with_extra_args_support` to make any transformation into one.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> def update(updates, state, params=None, *, loss=None, **extra_args):
+      ...     return updates, state
+      >>> tx = gradtx.GradientTransformationExtraArgs(gradtx.init_empty_state, update)
+      >>> tx.update(jnp.ones(1), tx.init(jnp.ones(1)), loss=0.5)[0]
+      Array([1.], dtype=float32)
     """
 
     update: TransformUpdateExtraArgsFn

@@ -227,7 +227,13 @@ class LookaheadParams(NamedTuple):
 
     @classmethod
     def init_synced(cls, params: Params) -> LookaheadParams:
-        """``LookaheadParams(fast=params, slow=params)``."""
+        """``LookaheadParams(fast=params, slow=params)``: both copies start equal.
+
+        Example:
+          >>> import gradtx, jax.numpy as jnp
+          >>> gradtx.LookaheadParams.init_synced(jnp.zeros(1))
+          LookaheadParams(fast=Array([0.], dtype=float32), slow=Array([0.], dtype=float32))
+        """
         return cls(slow=params, fast=params)
 
 

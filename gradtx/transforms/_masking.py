@@ -209,6 +209,8 @@ def tree_map_params(
       ...                                transform_non_params=lambda x: "replicate")
       >>> specs[0].mu, specs[0].count
       ({'w': 'shard'}, 'replicate')
+
+    Source: ``optax.tree_map_params`` (optax 0.2.8, ``optax/tree_utils/_state_utils.py``).
     """
     init = getattr(initable, "init", initable)
     if not callable(init):

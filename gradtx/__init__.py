@@ -92,6 +92,52 @@ from gradtx import native
 from gradtx.fused import make_step, update_and_apply
 from gradtx.packed import PackedState, PackedTree, pack, packed, unpack
 
+# --- optax API: parameter groups, composition, averaging, update timing ---
+# isort: split
+from gradtx._base import (
+    GradientTransformationExtraArgs,
+    Schedule,
+    TransformInitFn,
+    TransformUpdateExtraArgsFn,
+    TransformUpdateFn,
+    init_empty_state,
+    stateless,
+    stateless_with_tree_map,
+    with_extra_args_support,
+)
+from gradtx.transforms import (
+    ApplyEvery,
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    EmaState,
+    LookaheadParams,
+    LookaheadState,
+    MaskedNode,
+    MaskedState,
+    MaskOrFn,
+    MultiTransformState,
+    PartitionState,
+    ShouldSkipUpdateFunction,
+    apply_every,
+    conditionally_mask,
+    conditionally_transform,
+    ema,
+    freeze,
+    incremental_update,
+    lookahead,
+    masked,
+    measure_with_ema,
+    multi_transform,
+    named_chain,
+    partition,
+    periodic_update,
+    selective_transform,
+    set_to_zero,
+    skip_large_updates,
+    skip_not_finite,
+    tree_map_params,
+)
+
 __version__ = "0.1.0"
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

@@ -18,10 +18,13 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-Params = Any
-Updates = Any
-OptState = Any
-ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
+# Type names as in optax (``optax.Params`` ...): plain aliases, for annotations.
+PyTree = Any
+Params = Any  # a tree of arrays (the model's parameters)
+Updates = Any  # a tree like Params (gradients or updates)
+OptState = Any  # a tree of arrays (a transformation's state)
+Schedule = Callable[[jax.typing.ArrayLike], jax.typing.ArrayLike]  # step -> value
+ScalarOrSchedule = float | jax.Array | Schedule
 
 
 class TransformInitFn(Protocol):
@@ -29,6 +32,14 @@ class TransformInitFn(Protocol):
 
 
 class TransformUpdateFn(Protocol):
+    def __call__(
+        self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+    ) -> tuple[Updates, OptState]: ...
+
+
+class TransformUpdateExtraArgsFn(Protocol):
+    """An ``update`` that accepts (and ignores unknown) keyword ``extra_args``."""
+
     def __call__(
         self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
     ) -> tuple[Updates, OptState]: ...
@@ -44,6 +55,25 @@ class GradientTransformation(NamedTuple):
 
     init: TransformInitFn
     update: TransformUpdateFn
+
+
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A :class:`GradientTransformation` whose ``update`` takes keyword ``extra_args``.
+
+    The same ``(init, update)`` pair (a subclass, as in optax): wrappers that forward
+    ``extra_args`` (:func:`gradtx.masked`, :func:`gradtx.partition`, ...) return one.
+    Use :func:`with_extra_args_support` to make any transformation into one.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> def update(updates, state, params=None, *, loss=None, **extra_args):
+      ...     return updates, state
+      >>> tx = gradtx.GradientTransformationExtraArgs(gradtx.init_empty_state, update)
+      >>> tx.update(jnp.ones(1), tx.init(jnp.ones(1)), loss=0.5)[0]
+      Array([1.], dtype=float32)
+    """
+
+    update: TransformUpdateExtraArgsFn
 
 
 class TransformSpec(NamedTuple):
@@ -81,6 +111,19 @@ class EmptyState(NamedTuple):
 
 
 def init_empty_state(params: Params) -> EmptyState:
+    """The ``init`` of a stateless transformation: returns ``EmptyState()``.
+
+    Args:
+      params: ignored.
+
+    Returns:
+      ``EmptyState()``, an empty tuple (no leaves), as ``optax.init_empty_state``.
+
+    Example:
+      >>> import gradtx
+      >>> gradtx.init_empty_state({"w": 1.0})
+      EmptyState()
+    """
     del params
     return EmptyState()
 
@@ -95,6 +138,103 @@ def identity() -> GradientTransformation:
     return with_spec(GradientTransformation(init_empty_state, update_fn), "identity")
 
 
+def stateless(f: Callable[[Updates, Params | None], Updates]) -> GradientTransformationExtraArgs:
+    r"""A stateless transformation from a function of the whole tree: ``u_t = f(g_t, p_t)``.
+
+    Args:
+      f: ``f(updates, params) -> updates``; ``params`` is ``None`` when ``update`` is
+        called without parameters.
+
+    Returns:
+      A :class:`GradientTransformationExtraArgs` with state ``EmptyState()`` (as
+      ``optax.stateless``); unknown keyword ``extra_args`` are ignored.
+
+    Raises:
+      TypeError: if ``f`` is not callable.
+
+    Example:
+      >>> import gradtx, jax
+      >>> tx = gradtx.stateless(lambda g, p: jax.tree.map(lambda x: 2 * x, g))
+      >>> tx.update({"w": 1.5}, tx.init({"w": 0.0}))[0]
+      {'w': 3.0}
+    """
+    if not callable(f):
+        raise TypeError(f"stateless: f must be callable, got {f!r}")
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del state, extra_args
+        return f(updates, params), EmptyState()
+
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
+
+
+def stateless_with_tree_map(
+    f: Callable[[jax.typing.ArrayLike, jax.typing.ArrayLike | None], jax.typing.ArrayLike],
+) -> GradientTransformationExtraArgs:
+    r"""A stateless transformation from a per-array function: ``u_t^i = f(g_t^i, p_t^i)``.
+
+    Args:
+      f: ``f(update_array, param_array) -> update_array``, mapped over the leaves;
+        ``param_array`` is ``None`` when ``update`` is called without parameters.
+
+    Returns:
+      A :class:`GradientTransformationExtraArgs` with state ``EmptyState()`` (as
+      ``optax.stateless_with_tree_map``).
+
+    Raises:
+      TypeError: if ``f`` is not callable.
+
+    Example:
+      >>> import gradtx
+      >>> tx = gradtx.stateless_with_tree_map(lambda g, p: g + 0.1 * p)
+      >>> tx.update({"w": 1.0}, tx.init({"w": 2.0}), {"w": 2.0})[0]
+      {'w': 1.2}
+    """
+    if not callable(f):
+        raise TypeError(f"stateless_with_tree_map: f must be callable, got {f!r}")
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del state, extra_args
+        if params is None:
+            return jax.tree.map(lambda u: f(u, None), updates), EmptyState()
+        return jax.tree.map(f, updates, params), EmptyState()
+
+    return GradientTransformationExtraArgs(init_empty_state, update_fn)
+
+
+def with_extra_args_support(tx: Any) -> GradientTransformationExtraArgs:
+    """Wraps a transformation so that its ``update`` accepts (and drops) keyword
+    ``extra_args``; one whose ``update`` already takes ``**extra_args`` keeps it.
+
+    Args:
+      tx: a gradient transformation (gradtx or optax).
+
+    Returns:
+      ``tx`` itself if it is a :class:`GradientTransformationExtraArgs`, otherwise a
+      :class:`GradientTransformationExtraArgs` with the same ``init``.
+
+    Raises:
+      TypeError: if ``tx`` has no callable ``init`` and ``update``.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> tx = gradtx.with_extra_args_support(gradtx.scale(2.0))
+      >>> isinstance(tx, gradtx.GradientTransformationExtraArgs)
+      True
+      >>> tx.update(jnp.ones(1), tx.init(jnp.ones(1)), loss=3.0)[0]
+      Array([2.], dtype=float32)
+    """
+    return _with_extra_args(tx, "with_extra_args_support: tx")
+
+
+def _with_extra_args(tx: Any, what: str) -> GradientTransformationExtraArgs:
+    """:func:`with_extra_args_support`, with ``what`` naming ``tx`` in the TypeError."""
+    if isinstance(tx, GradientTransformationExtraArgs):
+        return tx
+    init, update = _as_transformation(tx, 0, what=what)
+    return GradientTransformationExtraArgs(init, update)
+
+
 def _accepts_extra_args(update_fn: Callable) -> bool:
     try:
         sig = inspect.signature(update_fn)
@@ -103,12 +243,15 @@ def _accepts_extra_args(update_fn: Callable) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def _as_transformation(tx: Any, position: int) -> tuple[Callable, Callable]:
+def _as_transformation(
+    tx: Any, position: int, what: str | None = None
+) -> tuple[Callable, Callable]:
     init = getattr(tx, "init", None)
     update = getattr(tx, "update", None)
     if not (callable(init) and callable(update)):
+        where = what or f"chain: argument {position}"
         raise TypeError(
-            f"chain: argument {position} is {type(tx).__name__}, not a gradient "
+            f"{where} is {type(tx).__name__}, not a gradient "
             "transformation (an object with callable .init and .update)"
         )
     if _accepts_extra_args(update):
@@ -121,7 +264,7 @@ def _as_transformation(tx: Any, position: int) -> tuple[Callable, Callable]:
     return init, update_without_extra_args
 
 
-def chain(*transforms: Any) -> GradientTransformation:
+def chain(*transforms: Any) -> GradientTransformationExtraArgs:
     """Applies transformations in sequence: ``u = t_n(...t_2(t_1(g)))``.
 
     Accepts gradtx transforms and any optax ``GradientTransformation``; keyword
@@ -156,7 +299,7 @@ def chain(*transforms: Any) -> GradientTransformation:
         return updates, tuple(new_state)
 
     links_tx = tuple(GradientTransformation(i, u) for i, u in links)
-    return with_spec(GradientTransformation(init_fn, update_fn), "chain", links_tx)
+    return with_spec(GradientTransformationExtraArgs(init_fn, update_fn), "chain", links_tx)
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

@@ -68,16 +68,20 @@ class MultiSteps:
     ``gradient_transformation`` likewise). ``should_skip_update_fn(updates,
     gradient_step, params) -> (bool scalar, skip_state)`` rejects a micro-batch
     entirely: the state is left as if the call had not happened (only ``skip_state``
-    is stored) and zero updates are returned. Differences from optax: the accumulator
-    dtype is the wider of float32 and the parameter's dtype (optax: float32 unless
-    ``accumulator_dtype`` is given), and a bad argument raises at construction.
+    is stored) and zero updates are returned. Differences from optax: with the default
+    ``accumulator_dtype=None`` a float64 parameter accumulates in float64 (optax's
+    default ``float32`` rounds it), and a bad argument raises at construction.
 
     Args:
       opt: the inner gradient transformation (gradtx or optax).
       every_k_schedule: the number of micro-batches per inner step, an ``int >= 1`` or
         a function of ``gradient_step`` returning one (an int32 scalar under ``jit``).
       use_grad_mean: average the accumulated gradients (default) or sum them.
-      should_skip_update_fn: optional micro-batch rejection rule, see above.
+      should_skip_update_fn: optional micro-batch rejection rule, see above
+        (:func:`gradtx.skip_not_finite`, :func:`gradtx.skip_large_updates`).
+      accumulator_dtype: dtype of ``acc_grads``. Default ``None``: the wider of
+        float32 and each parameter's dtype, which is float32 (optax's default) for
+        float32, bfloat16 and float16 parameters and float64 for float64 ones.
 
     Example::
 
@@ -98,6 +102,7 @@ class MultiSteps:
         every_k_schedule: int | Callable[[jax.Array], Any],
         use_grad_mean: bool = True,
         should_skip_update_fn: ShouldSkipUpdateFn | None = None,
+        accumulator_dtype: Any | None = None,
     ) -> None:
         if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
             raise TypeError(
@@ -120,6 +125,19 @@ class MultiSteps:
         self._inner_init, self._inner_update = _as_transformation(opt, 0)
         self._use_grad_mean = bool(use_grad_mean)
         self._should_skip = should_skip_update_fn or _no_skip
+        try:
+            self._acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
+        except TypeError:
+            raise TypeError(
+                f"accumulator_dtype must be a dtype or None, got {accumulator_dtype!r}"
+            ) from None
+        if self._acc_dtype is not None and not jnp.issubdtype(self._acc_dtype, jnp.inexact):
+            raise TypeError(
+                f"accumulator_dtype must be a floating-point dtype, got {accumulator_dtype!r}"
+            )
+
+    def _acc_dtype_for(self, p: Any) -> Any:
+        return compute_dtype(p) if self._acc_dtype is None else self._acc_dtype
 
     @property
     def inner_opt(self) -> GradientTransformation:
@@ -148,7 +166,9 @@ class MultiSteps:
             mini_step=zero_count(),
             gradient_step=gradient_step,
             inner_opt_state=self._inner_init(params),
-            acc_grads=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), compute_dtype(p)), params),
+            acc_grads=jax.tree.map(
+                lambda p: jnp.zeros(jnp.shape(p), self._acc_dtype_for(p)), params
+            ),
             skip_state=skip_state,
         )
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
+
 import gradtx
 
 
@@ -28,6 +31,22 @@ class Row(NamedTuple):
 
 def _r(id: str, make: Callable[[Any], Any], *names: str, **extra: Any) -> Row:
     return Row(id, make, names or (id,), extra)
+
+
+def _is_1d(params):
+    return jax.tree.map(lambda p: jnp.ndim(p) <= 1, params)
+
+
+def _not_1d(params):
+    return jax.tree.map(lambda p: jnp.ndim(p) > 1, params)
+
+
+def _w_or_b(params):
+    return jax.tree.map(lambda p: "w" if jnp.ndim(p) > 1 else "b", params)
+
+
+def _abs(tree):
+    return jax.tree.map(jnp.abs, tree)
 
 
 def _sched(m):
@@ -95,6 +114,51 @@ TRANSFORMS: list[Row] = [
         value=1.0,
     ),
     _r("packed", lambda m: m.packed(m.adam(0.01))),
+    # --- optax API: parameter groups and freezing (the mask drops the 1-D leaves) ---
+    _r("masked", lambda m: m.masked(m.adam(0.01), _not_1d)),
+    _r(
+        "partition",
+        lambda m: m.partition({"w": m.adam(0.01), "b": m.sgd(0.1)}, _w_or_b),
+    ),
+    _r(
+        "multi_transform",
+        lambda m: m.multi_transform({"w": m.adamw(0.01), "b": m.adam(0.01)}, _w_or_b),
+    ),
+    _r("set_to_zero", lambda m: m.set_to_zero()),
+    _r("freeze", lambda m: m.chain(m.adam(0.01), m.freeze(_is_1d))),
+    _r("selective_transform", lambda m: m.selective_transform(m.adam(0.01), freeze_mask=False)),
+    _r(
+        "conditionally_transform",
+        lambda m: m.conditionally_transform(m.adam(0.01), lambda step: step % 2 == 0),
+    ),
+    _r(
+        "conditionally_mask",
+        lambda m: m.conditionally_mask(m.adam(0.01), lambda step: step % 2 == 1),
+    ),
+    # --- optax API: composition ---
+    _r(
+        "named_chain",
+        lambda m: m.named_chain(("clip", m.clip_by_global_norm(1.0)), ("adam", m.adam(0.01))),
+    ),
+    _r("stateless", lambda m: m.stateless(lambda u, p: u)),
+    _r("stateless_with_tree_map", lambda m: m.stateless_with_tree_map(lambda u, p: 0.5 * u)),
+    _r("with_extra_args_support", lambda m: m.with_extra_args_support(m.adam(0.01))),
+    # --- optax API: averaging and update timing ---
+    _r("ema", lambda m: m.ema(0.9)),
+    _r("ema_no_debias", lambda m: m.ema(0.9, debias=False, accumulator_dtype="float32"), "ema"),
+    # the measurement keeps the tree, so the row's updates are shaped like the params
+    _r("measure_with_ema", lambda m: m.measure_with_ema(_abs, 0.9)),
+    # NOTE: lookahead's params and updates are LookaheadParams(fast, slow) pairs, not the
+    # params tree itself; a property test must wrap its params with init_synced.
+    _r("lookahead", lambda m: m.lookahead(m.adam(0.01), 3, 0.5)),
+    _r("apply_every", lambda m: m.apply_every(2)),
+    _r(
+        "MultiSteps_skip_accumulator_dtype",
+        lambda m: m.MultiSteps(
+            m.adam(0.01), 2, should_skip_update_fn=m.skip_not_finite, accumulator_dtype="float32"
+        ).gradient_transformation(),
+        "MultiSteps",
+    ),
 ]
 
 # Public schedules, one configuration (or more) each.
@@ -125,12 +189,19 @@ SCHEDULES: list[tuple[str, Callable[[Any], Any]]] = [
 # tools). Their own test modules cover them.
 NOT_CONSTRUCTORS = frozenset(
     {
+        "Schedule",  # a type name (optax.Schedule), not a schedule
         "apply_updates",
         "batch_size_schedule",
         "bytes_per_device",
         "fsdp_shardings",
         "global_norm",
         "gradient_noise_scale",
+        "incremental_update",
+        "init_empty_state",
+        "periodic_update",
+        "skip_large_updates",
+        "skip_not_finite",
+        "tree_map_params",
         "linear_scaling_rule",
         "lr_range_test",
         "make_step",

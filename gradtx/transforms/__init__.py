@@ -1,5 +1,12 @@
 """Gradient transformations: the building blocks every optimiser is chained from."""
 
+from gradtx.transforms._accumulating import (
+    ApplyEvery,
+    ShouldSkipUpdateFunction,
+    apply_every,
+    skip_large_updates,
+    skip_not_finite,
+)
 from gradtx.transforms._adagrad_rmsprop import (
     ScaleByAdaDeltaState,
     ScaleByRmsState,
@@ -18,6 +25,37 @@ from gradtx.transforms._adam import (
     scale_by_amsgrad,
     scale_by_yogi,
 )
+from gradtx.transforms._averaging import (
+    EmaState,
+    LookaheadParams,
+    LookaheadState,
+    ema,
+    incremental_update,
+    lookahead,
+    measure_with_ema,
+    periodic_update,
+)
+from gradtx.transforms._combining import (
+    MultiTransformState,
+    PartitionState,
+    multi_transform,
+    named_chain,
+    partition,
+)
+from gradtx.transforms._conditionality import (
+    ConditionallyMaskState,
+    ConditionallyTransformState,
+    conditionally_mask,
+    conditionally_transform,
+)
+from gradtx.transforms._freezing import freeze, selective_transform, set_to_zero
+from gradtx.transforms._masking import (
+    MaskedNode,
+    MaskedState,
+    MaskOrFn,
+    masked,
+    tree_map_params,
+)
 from gradtx.transforms._modifiers import (
     AddNoiseState,
     WeightDecayState,
@@ -35,19 +73,44 @@ from gradtx.transforms._scaling import (
 
 __all__ = [
     "AddNoiseState",
+    "ApplyEvery",
     "BoundLrState",
+    "ConditionallyMaskState",
+    "ConditionallyTransformState",
+    "EmaState",
+    "LookaheadParams",
+    "LookaheadState",
+    "MaskedNode",
+    "MaskedState",
+    "MaskOrFn",
+    "MultiTransformState",
+    "PartitionState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
     "ScaleByRmsState",
     "ScaleByRssState",
     "ScaleByScheduleState",
+    "ShouldSkipUpdateFunction",
     "TraceState",
     "WeightDecayState",
     "add_decayed_weights",
     "add_noise",
+    "apply_every",
     "bound_lr",
     "clip_by_global_norm",
+    "conditionally_mask",
+    "conditionally_transform",
+    "ema",
+    "freeze",
+    "incremental_update",
+    "lookahead",
+    "masked",
+    "measure_with_ema",
+    "multi_transform",
+    "named_chain",
+    "partition",
+    "periodic_update",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
@@ -58,5 +121,10 @@ __all__ = [
     "scale_by_schedule",
     "scale_by_stddev",
     "scale_by_yogi",
+    "selective_transform",
+    "set_to_zero",
+    "skip_large_updates",
+    "skip_not_finite",
     "trace",
+    "tree_map_params",
 ]

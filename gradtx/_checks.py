@@ -99,7 +99,13 @@ def decay_rate(name: str, value: Any) -> None:
 def nonzero_denominator(what: str, **terms: Any) -> None:
     """``ValueError`` when every one of ``terms`` (concrete, each ``>= 0``) is 0: the
     denominator ``sqrt(v) + terms`` is then 0 for a coordinate whose gradient has been 0
-    at every step (an unused embedding row), and its update ``0 / 0`` is NaN."""
+    at every step (an unused embedding row), and its update ``0 / 0`` is NaN.
+
+    Numbers given at construction are checked; JAX arrays are data (hyperparameters
+    injected by :func:`gradtx.inject_hyperparams`, maybe rounded to a low-precision
+    dtype) and are not."""
+    if any(isinstance(v, jax.Array) for v in terms.values()):
+        return
     values = [_concrete(v) for v in terms.values()]
     if values and all(v == 0.0 for v in values):
         listed = ", ".join(f"{k}=0" for k in terms)

@@ -84,8 +84,35 @@ def positive(name: str, value: Any) -> None:
 
 
 def decay_rate(name: str, value: Any) -> None:
-    """A moving-average decay such as ``b1``, ``b2``, ``rho``: in ``[0, 1)``."""
+    """A moving-average decay such as ``b1``, ``b2``, ``rho``: in ``[0, 1)``, and below 1
+    also in float32 (``0.99999999`` rounds to ``1.0f``, which makes the bias correction
+    ``1 - decay**t`` exactly 0 and every update a division by zero)."""
     check_range(name, value, 0.0, 1.0, high_open=True)
+    v = _concrete(value)
+    if v is not None and np.float32(v) >= 1.0:
+        raise ValueError(
+            f"{name} must be in [0, 1), got {value!r}, which rounds to 1.0 in float32 "
+            "(1 - decay**t would be 0); use at most 1 - 6e-8"
+        )
+
+
+def nonzero_denominator(what: str, **terms: Any) -> None:
+    """``ValueError`` when every one of ``terms`` (concrete, each ``>= 0``) is 0: the
+    denominator ``sqrt(v) + terms`` is then 0 for a coordinate whose gradient has been 0
+    at every step (an unused embedding row), and its update ``0 / 0`` is NaN.
+
+    Numbers given at construction are checked; JAX arrays are data (hyperparameters
+    injected by :func:`gradtx.inject_hyperparams`, maybe rounded to a low-precision
+    dtype) and are not."""
+    if any(isinstance(v, jax.Array) for v in terms.values()):
+        return
+    values = [_concrete(v) for v in terms.values()]
+    if values and all(v == 0.0 for v in values):
+        listed = ", ".join(f"{k}=0" for k in terms)
+        raise ValueError(
+            f"{listed}: {what}'s denominator is 0 wherever the gradient has been 0 so far "
+            "(0/0 = NaN); make one of them positive (e.g. eps=1e-8)"
+        )
 
 
 def learning_rate(name: str, value: Any) -> None:

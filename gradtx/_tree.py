@@ -6,6 +6,7 @@ dtypes, which are static under ``jit``), so they cost nothing in a compiled step
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -125,11 +126,25 @@ def zero_count() -> jax.Array:
 
 
 def global_norm(tree: Any) -> jax.Array:
-    """``sqrt(sum of squares of every element)``, accumulated in float32."""
+    """``sqrt(sum of squares of every element)``, accumulated in float32.
+
+    When the sum of squares overflows (finite elements above ~1.8e19 in float32) the
+    norm is recomputed as ``a * sqrt(sum((x / a)^2))`` with ``a = max |x|`` (one more
+    pass, taken only then, through ``lax.cond``), so a huge but finite gradient has a
+    finite norm instead of ``inf`` (which clipping would turn into a zero update)."""
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([], jnp.float32)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(compute_dtype(x)))) for x in leaves))
+    leaves = [x.astype(compute_dtype(x)) for x in leaves]
+    sq = sum(jnp.sum(jnp.square(x)) for x in leaves)
+
+    def rescaled(sq):
+        a = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves]).astype(sq.dtype)
+        safe = jnp.where(jnp.isfinite(a) & (a > 0), a, 1.0)
+        r = a * jnp.sqrt(sum(jnp.sum(jnp.square(x / safe.astype(x.dtype))) for x in leaves))
+        return jnp.where(jnp.isfinite(a), r, a).astype(sq.dtype)
+
+    return jax.lax.cond(jnp.isposinf(sq), rescaled, jnp.sqrt, sq)
 
 
 def map_outputs(fn, tree: Any, *rest: Any) -> tuple[Any, ...]:

@@ -90,7 +90,14 @@ def _from_norms(sq_small, sq_big, b_small, b_big) -> NoiseScaleEstimate:
     # E|G_B|^2 = |G|^2 + tr(Sigma)/B; two batch sizes give two equations.
     g2 = (b_big * sq_big - b_small * sq_small) / (b_big - b_small)
     s = (sq_small - sq_big) / (1.0 / b_small - 1.0 / b_big)
-    return NoiseScaleEstimate(b_simple=s / g2, grad_sq_norm=g2, trace_cov=s)
+    # |G|^2 = 0 (a zero or exactly balanced gradient): tr(Sigma) / 0 is +inf (noise at
+    # any batch size) for tr(Sigma) > 0, and 0 rather than 0/0 = NaN when there is no
+    # noise either. A negative estimate of |G|^2 is kept (see the docstring).
+    zero = g2 == 0
+    b_simple = jnp.where(
+        zero, jnp.where(s > 0, jnp.inf, 0.0), s / jnp.where(zero, 1.0, g2)
+    ).astype(g2.dtype)
+    return NoiseScaleEstimate(b_simple=b_simple, grad_sq_norm=g2, trace_cov=s)
 
 
 def gradient_noise_scale(
@@ -130,7 +137,9 @@ def gradient_noise_scale(
       McCandlish et al. recommend (the ratio of unbiased estimates is itself biased).
 
     The estimate is noisy; ``b_simple`` can be negative or huge when ``|G|^2`` is small
-    against its error. Jittable (the batch sizes are static numbers).
+    against its error. Where the estimate of ``|G|^2`` is exactly 0, ``b_simple`` is
+    ``+inf`` if ``tr(Sigma) > 0`` and 0 if ``tr(Sigma) <= 0`` (never ``0/0 = NaN``).
+    Jittable (the batch sizes are static numbers).
 
     Example::
 
@@ -175,7 +184,7 @@ def gradient_noise_scale(
         )
     _positive_size("batch_small", batch_small)
     _positive_size("batch_big", batch_big)
-    if not batch_big > batch_small:
+    if not float(batch_big) > float(batch_small):  # also in float: the divisors differ
         raise ValueError(
             f"batch_big must be larger than batch_small, got batch_small={batch_small}, "
             f"batch_big={batch_big}"
@@ -278,17 +287,28 @@ class BatchSizeSchedule:
                 "BatchSizeSchedule is evaluated on the host (batch sizes are shapes); "
                 "call it with a Python int, not a traced value"
             )
-        if isinstance(step, bool) or np.asarray(step).dtype.kind not in "iu":
+        if isinstance(step, bool) or not (
+            isinstance(step, int) or np.asarray(step).dtype.kind in "iu"
+        ):  # a Python int of any size (np.asarray would make an object array of 2**70)
             raise TypeError(f"step must be an integer, got {step!r}")
         crossed = sum(1 for m in self.milestones if m <= int(step))
-        return self.init_batch_size * float(self.factor) ** crossed
+        try:
+            return self.init_batch_size * float(self.factor) ** crossed
+        except OverflowError:  # Python's float power raises instead of giving inf
+            return math.inf
 
     def __call__(self, step: int) -> int:
         """The batch size at ``step`` (epoch or iteration, as the milestones)."""
-        size = max(1, round(self._uncapped(step)))
+        uncapped = self._uncapped(step)
         if self.max_batch_size is not None:
-            size = min(size, self.max_batch_size)
-        return int(size)
+            uncapped = min(uncapped, self.max_batch_size)  # before round(): B0 f^m may be inf
+        elif math.isinf(uncapped):
+            raise OverflowError(
+                f"the batch size at step {step} overflows ({self.init_batch_size} * "
+                f"{self.factor}^{sum(1 for m in self.milestones if m <= int(step))}); "
+                "set max_batch_size"
+            )
+        return int(max(1, round(uncapped)))
 
     def lr_multiplier(self, step: int) -> float:
         """``B(step) / B_uncapped(step)``: 1 until the cap, then the learning-rate decay

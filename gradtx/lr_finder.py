@@ -95,6 +95,13 @@ def _batch_stream(batches: Iterable[Any]) -> Iterator[Any]:
         yield from itertools.cycle(seen)
 
 
+def _diverged(smoothed: float, best: float, threshold: float) -> bool:
+    """``smoothed > threshold * best`` for a positive ``best``, in a form that also works
+    for a negative or zero loss: the rise above the best exceeds ``(threshold - 1) *
+    |best|``. (``smoothed > 4 * best`` with ``best = -1`` stops a flat run at once.)"""
+    return smoothed - best > (threshold - 1.0) * abs(best)
+
+
 def _suggestions(lrs: np.ndarray, smoothed: np.ndarray, skip: int) -> tuple[float, float]:
     keep = np.arange(len(lrs)) >= skip  # the first averages rest on a few noisy losses
     ok = keep & np.isfinite(smoothed) & (lrs > 0)  # lr 0 (linear mode) has no log
@@ -151,14 +158,17 @@ def lr_range_test(
     .. math::
         a_i = \beta a_{i-1} + (1-\beta) L_i,\qquad \bar L_i = a_i / (1 - \beta^{i+1}),
 
-    and stops early once ``smoothed > diverge_threshold * min(smoothed so far)`` or the
-    loss is not finite (this point is kept in the result). Suggestions: the lr where
+    and stops early once the smoothed loss rises above its minimum so far by more than
+    ``(diverge_threshold - 1) * |minimum|`` (``smoothed > diverge_threshold * minimum``
+    for a positive loss, fastai's and torch-lr-finder's rule, which would stop a run with
+    negative losses at once) or the loss is not finite (this point is kept in the
+    result). Suggestions: the lr where
     ``d smoothed / d log(lr)`` is most negative, looking only up to the smoothed
     minimum (``suggested_lr``); and the lr at the smoothed minimum over 10
     (``lr_min_div10``). Both ignore the first ``num_steps // 10`` points, whose
-    averages rest on a few noisy losses (torch-lr-finder's ``skip_start=10`` of 100),
-    and both assume a positive loss. The steepest-descent rule is conservative: on a
-    quadratic it lands near ``0.2/h``, 5x below the optimal ``1/h`` (see
+    averages rest on a few noisy losses (torch-lr-finder's ``skip_start=10`` of 100);
+    adding a constant to every loss does not change them. The steepest-descent rule is
+    conservative: on a quadratic it lands near ``0.2/h``, 5x below the optimal ``1/h`` (see
     ``docs/training_tools.md``); on noisy losses it is itself noisy, so look at the plot.
 
     ``optimizer`` is a function ``lr -> GradientTransformation``; it is called *inside*
@@ -227,11 +237,18 @@ def lr_range_test(
     if num_steps < 2:
         raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
     _checks.check_range("smoothing", smoothing, 0.0, 1.0, low_open=True)
+    if 1.0 - float(smoothing) == 1.0:  # the bias correction 1 - beta**(i+1) would be 0
+        raise ValueError(f"smoothing must be at least 1e-15, got {smoothing!r}")
     _checks.check_range("diverge_threshold", diverge_threshold, 1.0, low_open=True)
     if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
         raise TypeError(f"batches must be an iterable of batches, got {type(batches).__name__}")
 
     lrs = _lr_grid(float(min_lr), float(max_lr), int(num_steps), mode)
+    if not np.all(np.diff(lrs) > 0):  # the slope d loss / d log(lr) divides by the steps
+        raise ValueError(
+            f"min_lr={min_lr!r} and max_lr={max_lr!r} are too close for {num_steps} distinct "
+            "learning rates"
+        )
     if base_lr is None:
         base_lr = float(lrs[lrs > 0][0])
     else:
@@ -272,7 +289,7 @@ def lr_range_test(
         s = avg / (1.0 - beta ** (i + 1))
         losses.append(loss)
         smoothed.append(s)
-        if not math.isfinite(s) or s > diverge_threshold * best:
+        if not math.isfinite(s) or _diverged(s, best, diverge_threshold):
             stopped = i + 1 < num_steps
             break
         best = min(best, s)

@@ -52,8 +52,9 @@ def reduce_on_plateau(
     are averaged over windows of ``accumulation_size`` calls; at the end of each window
     the mean ``v`` is one *evaluation*:
 
-    * improvement if ``v < (1 - rtol) * best - atol``: ``best = v``, ``plateau = 0``;
-      otherwise ``plateau += 1``;
+    * improvement if ``v < best - rtol * |best| - atol``: ``best = v``, ``plateau = 0``;
+      otherwise ``plateau += 1`` (``best`` starts at ``+inf``, so the first evaluation
+      is an improvement);
     * during a cooldown (``cooldown_count > 0``) the plateau count is reset to 0 and
       ``cooldown_count -= 1``;
     * otherwise, when ``plateau == patience``: ``scale = max(scale * factor,
@@ -79,7 +80,13 @@ def reduce_on_plateau(
     is ``min_scale * lr``. From **optax**: the scale is kept in at least float32 (optax
     keeps it in the params' lowest float dtype, e.g. bfloat16) and cast to each
     update's dtype when applied; ``min_scale`` must be in ``[0, 1]``; calling
-    ``update`` without ``value`` raises a ``TypeError`` saying so.
+    ``update`` without ``value`` raises a ``TypeError`` saying so. Both optax and torch
+    test ``v < (1 - rtol) * best - atol``, which equals the rule above for ``best >= 0``
+    (same numbers) but not for a negative monitored value (a log-likelihood, a reward,
+    a loss with a constant subtracted): there ``(1 - rtol) * best`` lies above ``best``,
+    so a flat value counts as an improvement and the scale never drops, and a slightly
+    worse value becomes the new best. Here a value counts as better only if it is lower
+    by ``rtol * |best| + atol``, whatever the sign.
 
     Reference: the "reduce on plateau" heuristic of Keras/PyTorch; Bengio,
     *Practical recommendations for gradient-based training of deep architectures*, 2012.
@@ -107,8 +114,13 @@ def reduce_on_plateau(
 
     def evaluate(state: ReduceLROnPlateauState) -> ReduceLROnPlateauState:
         v = state.avg_value
-        improved = v < (1 - rtol) * state.best_value - atol
-        best = jnp.where(improved, v, state.best_value)
+        best = state.best_value
+        # |best|, not best: (1 - rtol) * best lies *above* a negative best, so a
+        # worse value would count as an improvement (and a flat one too, with atol=0).
+        finite = jnp.isfinite(best)
+        threshold = jnp.where(finite, best - rtol * jnp.abs(jnp.where(finite, best, 0)), best)
+        improved = v < threshold - atol
+        best = jnp.where(improved, v, best)
         plateau = jnp.where(improved, 0, safe_increment(state.plateau_count))
         in_cooldown = state.cooldown_count > 0
         reduce = jnp.logical_and(~in_cooldown, plateau == patience)

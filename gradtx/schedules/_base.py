@@ -125,6 +125,58 @@ def _short_float(value: float) -> str:
     return repr(float(f"{value:.7g}"))
 
 
+_F32_BELOW_2_31 = 2147483520.0  # the largest float32 below 2**31
+
+
+def _saturate(x: Any, xp: Any) -> Any:
+    """``x`` (a NumPy or JAX array, ``xp`` its module) as ``int32`` steps: truncated,
+    clamped to ``[0, 2**31 - 1]`` *in its own dtype*, NaN to 0."""
+    dt = x.dtype
+    if dt == np.bool_:
+        return x.astype(np.int32)
+    if jnp.issubdtype(dt, jnp.integer):
+        if jnp.issubdtype(dt, jnp.signedinteger):
+            x = xp.maximum(x, xp.zeros((), dt))
+        if dt.itemsize >= 4:  # int32 (no-op), int64, uint32, uint64 hold 2**31 - 1
+            x = xp.minimum(x, xp.asarray(_INT32_MAX, dt))
+        return x.astype(np.int32)
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"step must be an integer or a real number, got dtype {dt}")
+    wide = dt.itemsize == 8
+    x = xp.trunc(x.astype(np.float64 if wide else np.float32))
+    big = x >= 2.0**31  # False for NaN
+    x = xp.where(xp.isnan(x), 0.0, x)
+    x = xp.clip(x, 0.0, float(_INT32_MAX) if wide else _F32_BELOW_2_31).astype(np.int32)
+    return xp.where(big, xp.asarray(_INT32_MAX, np.int32), x)
+
+
+def as_step(step: Any) -> jax.Array:
+    """A step of any type as the ``int32`` array every schedule evaluates.
+
+    Saturates instead of wrapping: a Python int, a NumPy ``int64``/``uint64``, a JAX
+    ``int64`` (x64 mode), ``uint32`` or a float beyond ``2**31 - 1`` gives ``2**31 - 1``
+    (as the optimisers' counters do), *before* any cast to ``int32``; negative steps
+    (and NaN) give 0; floats are truncated. Concrete values are clamped on the host,
+    so a NumPy ``int64`` is never narrowed by ``jnp.asarray`` first; arrays and tracers
+    are clamped in their own dtype.
+    """
+    if isinstance(step, bool | np.bool_):
+        return jnp.asarray(int(step), jnp.int32)
+    if isinstance(step, int):  # Python ints are unbounded
+        return jnp.asarray(min(max(step, 0), _INT32_MAX), jnp.int32)
+    if isinstance(step, jax.core.Tracer | jax.Array):
+        return _saturate(step, jnp)
+    if isinstance(step, float):
+        step = np.float64(step)
+    arr = np.asarray(step)
+    if arr.dtype == object:  # e.g. a list of Python ints beyond int64
+        arr = np.asarray(
+            np.vectorize(lambda v: min(max(int(v), 0), _INT32_MAX), otypes=[np.int64])(arr)
+        )
+    with np.errstate(invalid="ignore"):
+        return jnp.asarray(_saturate(arr, np))
+
+
 class Schedule:
     """Base class of every gradtx schedule: a pytree callable ``schedule(step) -> lr``.
 
@@ -134,7 +186,10 @@ class Schedule:
     with the step's shape. A float step is truncated to an integer.
 
     Negative steps: raising is impossible under ``jit``, so every schedule clamps the
-    step to 0: ``schedule(-5) == schedule(0)``.
+    step to 0: ``schedule(-5) == schedule(0)``. Steps beyond the ``int32`` range
+    saturate at ``2**31 - 1`` (whatever their type: Python int, NumPy ``int64`` or
+    ``uint64``, a JAX ``int64`` in x64 mode, a float), so a finished schedule stays
+    finished: see :func:`as_step`.
 
     Subclasses are frozen dataclasses decorated with :func:`schedule_class`; fields
     made with :func:`static_field` are static, every other field is a leaf (a float,
@@ -187,10 +242,7 @@ class Schedule:
         self._normalize()
 
     def __call__(self, step: Any) -> jax.Array:
-        step = jnp.asarray(step)
-        if not jnp.issubdtype(step.dtype, jnp.integer):
-            step = jnp.trunc(step)
-        step = jnp.maximum(step.astype(jnp.int32), 0)
+        step = as_step(step)
         value = jnp.asarray(self._value(step), jnp.float32)
         return value + jnp.zeros(step.shape, jnp.float32)
 

@@ -7,10 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from gradtx.schedules._base import Schedule, as_schedule
+from gradtx.schedules._base import Schedule, as_schedule, as_step
 
 
 @jax.jit
@@ -23,7 +22,7 @@ def values(schedule: Callable[[jax.Array], Any], steps: int | Sequence[int]) -> 
     vectorised evaluation, as a NumPy ``float32`` array."""
     ks = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps)
     sched = as_schedule("schedule", schedule)
-    return np.asarray(_evaluate(sched, jnp.asarray(ks, jnp.int32)))
+    return np.asarray(_evaluate(sched, as_step(ks)))
 
 
 def _short(value: Any) -> str:

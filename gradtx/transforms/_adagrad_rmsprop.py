@@ -88,11 +88,17 @@ def scale_by_rms(
         \frac{g_t}{\sqrt{\nu_t} + \epsilon}
 
     Centred (Graves 2013): also ``mu_t = rho mu_{t-1} + (1-rho) g_t`` and
-    ``nu_t - mu_t^2`` (a variance) replaces ``nu_t``. With ``bias_correction``, ``nu``
+    ``max(nu_t - mu_t^2, 0)`` (a variance, clamped at 0: the difference of two rounded
+    numbers can fall below 0 when ``|E[g]|`` is large against the spread of ``g``)
+    replaces ``nu_t``. With ``bias_correction``, ``nu``
     and ``mu`` are divided by ``1 - rho^t``. ``nu_0 = initial_scale``.
 
     Defaults equal optax's ``scale_by_rms`` (centred: ``scale_by_stddev``); torch's
     RMSprop is ``eps_in_sqrt=False``.
+
+    Raises ``ValueError`` for ``eps=0`` with ``initial_scale=0`` (a gradient that has
+    been 0 so far gives ``0/0``) and for ``eps=0`` when centred (a constant gradient has
+    variance 0); optax returns NaN/inf there.
 
     Reference: Tieleman & Hinton, Lecture 6.5 of *Neural Networks for Machine
     Learning*, 2012; Graves, *Generating Sequences With Recurrent Neural Networks*, 2013.
@@ -100,6 +106,10 @@ def scale_by_rms(
     _checks.decay_rate("decay", decay)
     _checks.non_negative("eps", eps)
     _checks.non_negative("initial_scale", initial_scale)
+    if centered:  # a constant gradient has variance 0: g / sqrt(0) = inf
+        _checks.nonzero_denominator("centred RMSProp", eps=eps)
+    else:
+        _checks.nonzero_denominator("RMSProp", eps=eps, initial_scale=initial_scale)
     do_bias_correction = bias_correction
 
     def init_fn(params):
@@ -120,7 +130,9 @@ def scale_by_rms(
             var = n_new / c
             if centered:
                 m_new = ema(g, m, decay, 1)
-                var = var - jnp.square(m_new / c)
+                # E[g^2] - E[g]^2 >= 0 in exact arithmetic, but it is a difference of two
+                # rounded numbers: with g = 1000 + 1e-3 N(0,1) it rounds below 0 (NaN).
+                var = jnp.maximum(var - jnp.square(m_new / c), 0.0)
             scaling = jax.lax.rsqrt(var + eps) if eps_in_sqrt else 1 / (jnp.sqrt(var) + eps)
             out = ((scaling * g).astype(g.dtype), n_new.astype(n.dtype))
             return out + ((m_new.astype(m.dtype),) if centered else ())
@@ -166,7 +178,8 @@ def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransforma
     Reference: Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012.
     """
     _checks.decay_rate("rho", rho)
-    _checks.non_negative("eps", eps)
+    # eps = 0 divides 0 by 0 at the first step (E[dx^2]_0 = 0) and never moves.
+    _checks.positive("eps", eps)
 
     def init_fn(params):
         return ScaleByAdaDeltaState(e_g=zeros_like(params), e_x=zeros_like(params))

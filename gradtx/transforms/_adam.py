@@ -71,9 +71,13 @@ def scale_by_adam(
     dtype; the moments are computed in at least float32 and the update keeps the
     gradient's dtype.
 
+    Raises ``ValueError`` for ``eps = eps_root = 0``: a coordinate whose gradient has been 0 at
+    every step would get ``0/0 = NaN`` (optax returns NaN there).
+
     Reference: Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
     """
     _check_moments(b1, b2, eps, eps_root)
+    _checks.nonzero_denominator("Adam", eps=eps, eps_root=eps_root)
     mu_dtype = _dtype(mu_dtype)
 
     def init_fn(params):
@@ -124,9 +128,13 @@ def scale_by_amsgrad(
     with ``m_hat``, ``v_hat`` as in :func:`scale_by_adam` (each bias correction can be
     switched off; both off is the paper's form). Defaults equal optax's.
 
+    Raises ``ValueError`` for ``eps = eps_root = 0``: a coordinate whose gradient has been 0 at
+    every step would get ``0/0 = NaN`` (optax returns NaN there).
+
     Reference: Reddi et al., *On the Convergence of Adam and Beyond*, ICLR 2018.
     """
     _check_moments(b1, b2, eps, eps_root)
+    _checks.nonzero_denominator("AMSGrad", eps=eps, eps_root=eps_root)
     mu_dtype = _dtype(mu_dtype)
 
     def init_fn(params):
@@ -183,10 +191,17 @@ def scale_by_yogi(
     ``v_0`` equal ``initial_accumulator_value`` (default 1e-6); ``eps`` defaults to the
     paper's 1e-3.
 
+    Raises ``ValueError`` for ``eps``, ``eps_root`` and ``initial_accumulator_value``
+    all 0: a coordinate whose gradient has been 0 at every step would get ``0/0 = NaN``
+    (optax returns NaN there).
+
     Reference: Zaheer et al., *Adaptive Methods for Nonconvex Optimization*, NeurIPS 2018.
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
+    _checks.nonzero_denominator(
+        "Yogi", eps=eps, eps_root=eps_root, initial_accumulator_value=initial_accumulator_value
+    )
 
     def init_fn(params):
         return ScaleByAdamState(

@@ -107,8 +107,11 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         check_updates(updates)
         norm = global_norm(updates)
         keep = norm < max_norm
+        # max(norm, max_norm) is norm wherever the quotient is used; where it is not
+        # (keep), it avoids computing 0/0 for a zero gradient (jax_debug_nans flags it).
+        safe = jnp.maximum(norm, max_norm)
         updates = jax.tree.map(
-            lambda g: jnp.where(keep, g, (g / norm.astype(g.dtype)) * max_norm).astype(g.dtype),
+            lambda g: jnp.where(keep, g, (g / safe.astype(g.dtype)) * max_norm).astype(g.dtype),
             updates,
         )
         return updates, state

@@ -222,3 +222,27 @@ try:
     _register_type(PackedTree)
 except ImportError:  # pragma: no cover - the walk in the wrappers registers them
     pass
+
+# optax's (and gradtx's) named_chain state is an OrderedDict, which flax does not know:
+# saved as a plain dict of its entries, restored in the template's order.
+import collections  # noqa: E402
+
+
+def _ordered_to_state_dict(d: collections.OrderedDict) -> dict[str, Any]:
+    return {str(k): serialization.to_state_dict(v) for k, v in d.items()}
+
+
+def _ordered_from_state_dict(target: collections.OrderedDict, state: dict) -> Any:
+    missing = [k for k in target if str(k) not in state]
+    if missing:
+        raise ValueError(f"the checkpoint lacks the named_chain entries {missing}")
+    return collections.OrderedDict(
+        (k, serialization.from_state_dict(v, state[str(k)], name=str(k)))
+        for k, v in target.items()
+    )
+
+
+if not serialization.is_serializable(collections.OrderedDict):
+    serialization.register_serialization_state(
+        collections.OrderedDict, _ordered_to_state_dict, _ordered_from_state_dict
+    )

@@ -49,6 +49,25 @@ def _abs(tree):
     return jax.tree.map(jnp.abs, tree)
 
 
+def _on_plain_params(m, tx):
+    """``tx`` (which acts on ``LookaheadParams``) as a transformation of plain params: the
+    slow copy lives in the state, so every property test can run the row like the others
+    (lookahead's own math is unchanged: its fast updates are returned, its slow updates
+    applied to the stored copy)."""
+
+    def init(params):
+        slow = jax.tree.map(jnp.copy, params)
+        return (tx.init(m.LookaheadParams.init_synced(params)), slow)
+
+    def update(updates, state, params=None, **extra_args):
+        inner, slow = state
+        u, inner = tx.update(updates, inner, m.LookaheadParams(fast=params, slow=slow),
+                             **extra_args)
+        return u.fast, (inner, m.apply_updates(slow, u.slow))
+
+    return m.GradientTransformation(init, update)
+
+
 def _sched(m):
     return m.schedules.warmup(m.schedules.cosine_decay(0.01, 50), 5)
 
@@ -148,9 +167,10 @@ TRANSFORMS: list[Row] = [
     _r("ema_no_debias", lambda m: m.ema(0.9, debias=False, accumulator_dtype="float32"), "ema"),
     # the measurement keeps the tree, so the row's updates are shaped like the params
     _r("measure_with_ema", lambda m: m.measure_with_ema(_abs, 0.9)),
-    # NOTE: lookahead's params and updates are LookaheadParams(fast, slow) pairs, not the
-    # params tree itself; a property test must wrap its params with init_synced.
-    _r("lookahead", lambda m: m.lookahead(m.adam(0.01), 3, 0.5)),
+    # lookahead's params and updates are LookaheadParams(fast, slow) pairs: the row runs it
+    # through _on_plain_params, which keeps the slow params in the state
+    _r("lookahead", lambda m: _on_plain_params(m, m.lookahead(m.adam(0.01), 3, 0.5)),
+       "lookahead"),
     _r("apply_every", lambda m: m.apply_every(2)),
     _r(
         "MultiSteps_skip_accumulator_dtype",

@@ -133,19 +133,7 @@ def via_plain_flax(r: Run) -> Any:
     return flax.serialization.from_bytes(r.template(), data)
 
 
-# bound_lr's final rate is final_lr * lr_t / lr_0: a warmup from lr_0 = 0 divides by zero
-NAN_ROWS = {"adabound_schedule": "bound_lr divides by a schedule's value at step 0 (0 here)"}
-
-
-@pytest.mark.parametrize(
-    "row_id",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(reason=NAN_ROWS[k], strict=True))
-        if k in NAN_ROWS
-        else k
-        for k in ROWS
-    ],
-)
+@pytest.mark.parametrize("row_id", list(ROWS))
 def test_run_is_finite(row_id):
     r = run(row_id)
     for x in jax.tree.leaves(r.at_end):

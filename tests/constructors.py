@@ -56,6 +56,13 @@ TRANSFORMS: list[Row] = [
     _r("adabound", lambda m: m.adabound(0.01, weight_decay=0.01)),
     _r("adabound_schedule", lambda m: m.adabound(_sched(m)), "adabound"),
     _r("amsbound", lambda m: m.amsbound(0.01, gamma=0.05)),
+    # issue 14, element-wise optimisers
+    _r("lion", lambda m: m.lion(1e-3, weight_decay=0.01)),
+    _r("adamax", lambda m: m.adamax(0.01)),
+    _r("adamaxw", lambda m: m.adamaxw(0.01, weight_decay=0.1)),
+    _r("nadamw", lambda m: m.nadamw(0.01, weight_decay=0.1)),
+    _r("radam", lambda m: m.radam(0.01)),
+    _r("adabelief", lambda m: m.adabelief(0.01)),
     # --- building blocks ---
     _r("identity", lambda m: m.identity()),
     _r("scale", lambda m: m.scale(-0.1)),
@@ -70,6 +77,12 @@ TRANSFORMS: list[Row] = [
     _r("scale_by_amsgrad", lambda m: m.scale_by_amsgrad()),
     _r("scale_by_yogi", lambda m: m.scale_by_yogi()),
     _r("bound_lr", lambda m: m.bound_lr(0.01)),
+    # issue 14, element-wise building blocks
+    _r("scale_by_lion", lambda m: m.scale_by_lion()),
+    _r("scale_by_lion_smooth", lambda m: m.scale_by_lion(mode="smooth"), "scale_by_lion"),
+    _r("scale_by_adamax", lambda m: m.scale_by_adamax()),
+    _r("scale_by_radam", lambda m: m.scale_by_radam()),
+    _r("scale_by_belief", lambda m: m.scale_by_belief()),
     _r("bound_lr_amsbound", lambda m: m.bound_lr(0.01, amsbound=True), "bound_lr"),
     _r("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),

@@ -18,6 +18,17 @@ from gradtx.transforms._adam import (
     scale_by_amsgrad,
     scale_by_yogi,
 )
+from gradtx.transforms._adamax import (
+    scale_by_adamax,
+)
+from gradtx.transforms._belief import (
+    ScaleByBeliefState,
+    scale_by_belief,
+)
+from gradtx.transforms._lion import (
+    ScaleByLionState,
+    scale_by_lion,
+)
 from gradtx.transforms._modifiers import (
     AddNoiseState,
     WeightDecayState,
@@ -26,6 +37,9 @@ from gradtx.transforms._modifiers import (
     clip_by_global_norm,
 )
 from gradtx.transforms._momentum import TraceState, trace
+from gradtx.transforms._radam import (
+    scale_by_radam,
+)
 from gradtx.transforms._scaling import (
     ScaleByScheduleState,
     scale,
@@ -39,6 +53,8 @@ __all__ = [
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
+    "ScaleByBeliefState",
+    "ScaleByLionState",
     "ScaleByRmsState",
     "ScaleByRssState",
     "ScaleByScheduleState",
@@ -51,8 +67,12 @@ __all__ = [
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_adamax",
     "scale_by_amsgrad",
+    "scale_by_belief",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_radam",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",

@@ -112,10 +112,83 @@ CASES = [
     ),
 ]
 
+CASES += [
+    # --- signSGD / Signum ---
+    _case("scale_by_sign", lambda m: m.scale_by_sign(), lambda: O.Signum(-1.0)),
+    _case("sign_sgd", lambda m: m.sign_sgd(0.01), lambda: O.Signum(0.01)),
+    _case(
+        "sign_sgd_schedule",
+        lambda m: m.sign_sgd(decay_schedule),
+        lambda: O.Signum(decay_schedule),
+    ),
+    _case("signum", lambda m: m.signum(0.01), lambda: O.Signum(0.01, 0.9)),
+    _case(
+        "signum_schedule",
+        lambda m: m.signum(decay_schedule, 0.5, accumulator_dtype=jnp.float32),
+        lambda: O.Signum(decay_schedule, 0.5),
+    ),
+    # --- Rprop ---
+    _case("scale_by_rprop", lambda m: m.scale_by_rprop(0.1), lambda: O.Rprop(0.1, block=True)),
+    _case("rprop", lambda m: m.rprop(0.1), lambda: O.Rprop(0.1)),
+    _case(
+        "rprop_bounds",  # hits both step-size bounds
+        lambda m: m.rprop(0.01, 0.3, 1.5, 2e-3, 0.05),
+        lambda: O.Rprop(0.01, 0.3, 1.5, 2e-3, 0.05),
+    ),
+    _case(
+        "rprop_torch",
+        lambda m: m.rprop(0.01, 0.3, 1.5, 2e-3, 0.05, lagged=False),
+        lambda: O.Rprop(0.01, 0.3, 1.5, 2e-3, 0.05, lagged=False),
+        in_optax=False,
+    ),
+    # --- noisy SGD (the reference has no JAX random numbers: eta=0 is SGD) ---
+    _case("noisy_sgd_no_noise", lambda m: m.noisy_sgd(0.1, eta=0.0), lambda: R.SGD(0.1)),
+    _case("noisy_sgd", lambda m: m.noisy_sgd(0.01, eta=0.3, key=3), None),
+    _case("noisy_sgd_schedule", lambda m: m.noisy_sgd(decay_schedule, key=jax.random.key(1)), None),
+    # --- optimistic gradient descent / Adam ---
+    _case(
+        "scale_by_optimistic_gradient",
+        lambda m: m.scale_by_optimistic_gradient(0.5, 2.0),
+        lambda: O.OptimisticGD(-1.0, 0.5, 2.0),
+    ),
+    _case(
+        "optimistic_gradient_descent",
+        lambda m: m.optimistic_gradient_descent(0.01),
+        lambda: O.OptimisticGD(0.01),
+    ),
+    _case(
+        "optimistic_gradient_descent_schedule",
+        lambda m: m.optimistic_gradient_descent(decay_schedule, 0.7, 0.3),
+        lambda: O.OptimisticGD(decay_schedule, 0.7, 0.3),
+    ),
+    _case(
+        "optimistic_adam",
+        lambda m: m.optimistic_adam(0.01),
+        lambda: O.OptimisticGD(1.0, 0.01, 0.01, adam=True),
+    ),
+    _case(
+        "optimistic_adam_optimism_no_nesterov",
+        lambda m: m.optimistic_adam(0.01, 0.1, b1=0.8, nesterov=False),
+        lambda: O.OptimisticGD(1.0, 0.01, 0.1, adam=True, b1=0.8, nesterov=False),
+    ),
+    _case(
+        "optimistic_adam_v2",
+        lambda m: m.optimistic_adam_v2(0.01),
+        lambda: O.OptimisticGD(0.01, adam=True),
+    ),
+    _case(
+        "optimistic_adam_v2_schedule",
+        lambda m: m.optimistic_adam_v2(decay_schedule, alpha=0.5, beta=2.0, nesterov=False),
+        lambda: O.OptimisticGD(decay_schedule, 0.5, 2.0, adam=True, nesterov=False),
+    ),
+]
+
 # optax's aliases and blocks whose signature and defaults gradtx copies.
 SAME_SIGNATURE = [
     "scale_by_lion", "lion", "scale_by_adamax", "adamax", "adamaxw", "nadamw",
-    "scale_by_radam", "radam", "scale_by_belief", "adabelief",
+    "scale_by_radam", "radam", "scale_by_belief", "adabelief", "scale_by_sign", "sign_sgd",
+    "signum", "scale_by_rprop", "rprop", "noisy_sgd", "scale_by_optimistic_gradient",
+    "optimistic_gradient_descent", "optimistic_adam", "optimistic_adam_v2",
 ]  # fmt: skip
 
 # name -> a call that builds it (for the state-tree test), the same for both modules.
@@ -132,6 +205,16 @@ STATE_BUILDS = {
     "radam": lambda m: m.radam(decay_schedule),
     "scale_by_belief": lambda m: m.scale_by_belief(),
     "adabelief": lambda m: m.adabelief(1e-3),
+    "scale_by_sign": lambda m: m.scale_by_sign(),
+    "sign_sgd": lambda m: m.sign_sgd(decay_schedule),
+    "signum": lambda m: m.signum(1e-3, accumulator_dtype=jnp.bfloat16),
+    "scale_by_rprop": lambda m: m.scale_by_rprop(0.1),
+    "rprop": lambda m: m.rprop(0.1),
+    "noisy_sgd": lambda m: m.noisy_sgd(0.1, key=0),
+    "scale_by_optimistic_gradient": lambda m: m.scale_by_optimistic_gradient(),
+    "optimistic_gradient_descent": lambda m: m.optimistic_gradient_descent(0.1),
+    "optimistic_adam": lambda m: m.optimistic_adam(0.1),
+    "optimistic_adam_v2": lambda m: m.optimistic_adam_v2(decay_schedule),
 }
 
 # (constructor, kwargs, the parameter the error must name)
@@ -152,6 +235,21 @@ BAD_HYPERPARAMETERS = [
     ("radam", dict(learning_rate=-0.1), "learning_rate"),
     ("scale_by_belief", dict(eps=-1.0), "eps"),
     ("adabelief", dict(learning_rate=1e-3, b2=1.0), "b2"),
+    ("sign_sgd", dict(learning_rate=-1.0), "learning_rate"),
+    ("signum", dict(learning_rate=0.1, beta=1.0), "beta"),
+    ("scale_by_rprop", dict(learning_rate=0.0), "learning_rate"),
+    ("rprop", dict(learning_rate=0.1, eta_minus=1.5), "eta_minus"),
+    ("rprop", dict(learning_rate=0.1, eta_plus=0.5), "eta_plus"),
+    ("rprop", dict(learning_rate=0.1, min_step_size=-1.0), "min_step_size"),
+    ("rprop", dict(learning_rate=0.1, min_step_size=1.0, max_step_size=0.5), "max_step_size"),
+    ("noisy_sgd", dict(learning_rate=0.1, eta=-1.0), "eta"),
+    ("noisy_sgd", dict(learning_rate=0.1, gamma=-0.5), "gamma"),
+    ("noisy_sgd", dict(learning_rate=0.1, key=1, seed=2), "seed"),
+    ("scale_by_optimistic_gradient", dict(alpha=-1.0), "alpha"),
+    ("optimistic_gradient_descent", dict(learning_rate=0.1, beta=-1.0), "beta"),
+    ("optimistic_adam", dict(learning_rate=decay_schedule), "learning_rate"),
+    ("optimistic_adam", dict(learning_rate=0.1, optimism=-1.0), "optimism"),
+    ("optimistic_adam_v2", dict(learning_rate=0.1, b1=2.0), "b1"),
 ]
 
 DOCTEST_MODULES = [
@@ -164,13 +262,21 @@ DOCTEST_MODULES = [
     "gradtx.optimizers._nadamw",
     "gradtx.optimizers._radam",
     "gradtx.optimizers._belief",
+    "gradtx.transforms._sign",
+    "gradtx.transforms._rprop",
+    "gradtx.transforms._optimistic",
+    "gradtx.optimizers._sign",
+    "gradtx.optimizers._rprop",
+    "gradtx.optimizers._noisy_sgd",
+    "gradtx.optimizers._optimistic",
 ]
 
 # Cases where optax's float32 arithmetic, not gradtx's, is the further from float64.
 OPTAX_FLOAT32_CANCELLATION = {"scale_by_radam", "radam"}
 # Run eagerly too (50 steps, no jit): every case but the schedule/mask variants, whose
 # extra code is the shared schedule and mask plumbing (eager dispatch is slow).
-EAGER = [c for c in CASES if "schedule" not in c[0] and "mask" not in c[0]]
+REF_CASES = [c for c in CASES if c[2] is not None]
+EAGER = [c for c in REF_CASES if "schedule" not in c[0] and "mask" not in c[0]]
 OPTAX_CASES = [(name, make, extra) for name, make, _, in_optax, extra in CASES if in_optax]
 
 
@@ -209,7 +315,7 @@ def jitted():
     @jax.jit
     def all_cases(params, grads):
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore")  # optax: optimistic_adam deprecated; key None
             return {
                 name: (
                     _scan(make(gradtx), params, grads, extra),
@@ -224,10 +330,10 @@ def jitted():
 @pytest.fixture(scope="module")
 def references():
     params, grads = _problem()
-    return {name: run_reference(ref(), params, grads) for name, _, ref, _, _ in CASES}
+    return {name: run_reference(ref(), params, grads) for name, _, ref, _, _ in REF_CASES}
 
 
-@pytest.mark.parametrize("name", [c[0] for c in CASES])
+@pytest.mark.parametrize("name", [c[0] for c in REF_CASES])
 def test_matches_numpy_reference_with_jit(jitted, references, name):
     assert_close(jitted[name][0], references[name], RTOL_REF, FLOOR_REF)
 
@@ -259,11 +365,14 @@ def test_equals_optax(jitted, references, name):
 
 @pytest.mark.parametrize("name", SAME_SIGNATURE)
 def test_signature_and_defaults_equal_optax(name):
-    ours = inspect.signature(getattr(gradtx, name)).parameters
-    theirs = inspect.signature(getattr(optax, name)).parameters
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == [
-        (p.name, p.kind, p.default) for p in theirs.values()
+    """optax's parameters, in optax's order, kinds and defaults; gradtx's own extra
+    arguments (Rprop's ``lagged``) come after them, keyword-only."""
+    ours = list(inspect.signature(getattr(gradtx, name)).parameters.values())
+    theirs = list(inspect.signature(getattr(optax, name)).parameters.values())
+    assert [(p.name, p.kind, p.default) for p in ours[: len(theirs)]] == [
+        (p.name, p.kind, p.default) for p in theirs
     ]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ours[len(theirs) :])
 
 
 def _skeleton(tree):
@@ -288,7 +397,9 @@ def _skeleton(tree):
 def test_state_tree_equals_optax(name):
     params, grads = make_problem(1)
     ours = STATE_BUILDS[name](gradtx).init(params)
-    theirs = STATE_BUILDS[name](optax).init(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # optax.optimistic_adam
+        theirs = STATE_BUILDS[name](optax).init(params)
     assert _skeleton(ours) == _skeleton(theirs)
     # and a checkpoint moves both ways: optax's leaves in gradtx's tree, one step each
     g = jax.tree.map(lambda x: x[0], grads)

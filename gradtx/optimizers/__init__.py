@@ -19,7 +19,15 @@ from gradtx.optimizers._classic import (
 )
 from gradtx.optimizers._lion import lion
 from gradtx.optimizers._nadamw import nadamw
+from gradtx.optimizers._noisy_sgd import noisy_sgd
+from gradtx.optimizers._optimistic import (
+    optimistic_adam,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
 from gradtx.optimizers._radam import radam
+from gradtx.optimizers._rprop import rprop
+from gradtx.optimizers._sign import sign_sgd, signum
 
 __all__ = [
     "adabelief",
@@ -35,8 +43,15 @@ __all__ = [
     "lion",
     "nadam",
     "nadamw",
+    "noisy_sgd",
+    "optimistic_adam",
+    "optimistic_adam_v2",
+    "optimistic_gradient_descent",
     "radam",
     "rmsprop",
+    "rprop",
     "sgd",
+    "sign_sgd",
+    "signum",
     "yogi",
 ]

@@ -37,15 +37,21 @@ from gradtx.transforms._modifiers import (
     clip_by_global_norm,
 )
 from gradtx.transforms._momentum import TraceState, trace
+from gradtx.transforms._optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
 from gradtx.transforms._radam import (
     scale_by_radam,
 )
+from gradtx.transforms._rprop import ScaleByRpropState, scale_by_rprop
 from gradtx.transforms._scaling import (
     ScaleByScheduleState,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from gradtx.transforms._sign import scale_by_sign
 
 __all__ = [
     "AddNoiseState",
@@ -55,7 +61,9 @@ __all__ = [
     "ScaleByAmsgradState",
     "ScaleByBeliefState",
     "ScaleByLionState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleByScheduleState",
     "TraceState",
@@ -72,10 +80,13 @@ __all__ = [
     "scale_by_belief",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_optimistic_gradient",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
+    "scale_by_sign",
     "scale_by_stddev",
     "scale_by_yogi",
     "trace",

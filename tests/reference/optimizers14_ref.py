@@ -192,8 +192,10 @@ class Rprop(Ref):
     """
 
     def __init__(self, lr, eta_minus=0.5, eta_plus=1.2, min_step=1e-6, max_step=50.0,
-                 lagged=True):  # fmt: skip
-        self.lr, self.eta_minus, self.eta_plus = lr, eta_minus, eta_plus
+                 lagged=True, block=False):  # fmt: skip
+        self.lr, self.eta_minus, self.eta_plus, self.sign = lr, eta_minus, eta_plus, -1.0
+        if block:  # scale_by_rprop: the step before the sign flip
+            self.sign = 1.0
         self.min_step, self.max_step, self.lagged = min_step, max_step, lagged
 
     def setup(self, params):
@@ -210,7 +212,8 @@ class Rprop(Ref):
             step = np.where(s == 0, self.state["step"][k], clipped)
             g = np.where(s < 0, 0.0, g)
             d = step * np.sign(g)
-            out[k] = -np.where(s < 0, 0.0, self.state["d_prev"][k]) if self.lagged else -d
+            u = np.where(s < 0, 0.0, self.state["d_prev"][k]) if self.lagged else d
+            out[k] = self.sign * u
             self.state["step"][k], self.state["g_prev"][k], self.state["d_prev"][k] = step, g, d
         return out
 

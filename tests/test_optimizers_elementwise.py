@@ -183,12 +183,63 @@ CASES += [
     ),
 ]
 
+CASES += [
+    # --- Adan ---
+    _case("scale_by_adan", lambda m: m.scale_by_adan(), lambda: O.Adan(-1.0, eps_root=0.0)),
+    _case("adan", lambda m: m.adan(0.01), lambda: O.Adan(0.01)),
+    _case(
+        "adan_schedule_wd_mask",
+        lambda m: m.adan(decay_schedule, 0.9, 0.8, 0.95, weight_decay=wd_schedule, mask=MASK),
+        lambda: O.Adan(decay_schedule, 0.9, 0.8, 0.95, weight_decay=wd_schedule, mask=MASK),
+    ),
+    # --- NovoGrad ---
+    _case(
+        "scale_by_novograd",
+        lambda m: m.scale_by_novograd(weight_decay=0.01),
+        lambda: O.NovoGrad(-1.0, eps=1e-8, weight_decay=0.01),
+    ),
+    _case("novograd", lambda m: m.novograd(0.01), lambda: O.NovoGrad(0.01)),
+    _case(
+        "novograd_schedule_wd",
+        lambda m: m.novograd(decay_schedule, 0.95, 0.98, eps_root=1e-8, weight_decay=0.1),
+        lambda: O.NovoGrad(decay_schedule, 0.95, 0.98, eps_root=1e-8, weight_decay=0.1),
+    ),
+    # --- Polyak's step size (the loss value passed to every update) ---
+    _case(
+        "scale_by_polyak",
+        lambda m: m.scale_by_polyak(max_learning_rate=0.5),
+        lambda: O.PolyakSGD(0.5, scaling=-1.0, value=3.0),
+        extra=dict(value=3.0),
+    ),
+    _case(
+        "polyak_sgd",
+        lambda m: m.polyak_sgd(),
+        lambda: O.PolyakSGD(value=3.0),
+        extra=dict(value=3.0),
+    ),
+    _case(
+        "polyak_sgd_schedule_sps_plus",
+        lambda m: m.polyak_sgd(0.3, decay_schedule, f_min=1.0, eps=0.1, variant="sps+"),
+        lambda: O.PolyakSGD(0.3, decay_schedule, f_min=1.0, eps=0.1, variant="sps+", value=2.0),
+        extra=dict(value=2.0),
+    ),
+    # --- averaged SGD (torch's numbers; optax has none) ---
+    _case("asgd", lambda m: m.asgd(), lambda: O.ASGD(), in_optax=False),
+    _case(
+        "asgd_fast_decay_wd",
+        lambda m: m.asgd(0.05, lambd=0.1, alpha=0.5, t0=5, weight_decay=0.01),
+        lambda: O.ASGD(0.05, lambd=0.1, alpha=0.5, t0=5, weight_decay=0.01),
+        in_optax=False,
+    ),
+]
+
 # optax's aliases and blocks whose signature and defaults gradtx copies.
 SAME_SIGNATURE = [
     "scale_by_lion", "lion", "scale_by_adamax", "adamax", "adamaxw", "nadamw",
     "scale_by_radam", "radam", "scale_by_belief", "adabelief", "scale_by_sign", "sign_sgd",
     "signum", "scale_by_rprop", "rprop", "noisy_sgd", "scale_by_optimistic_gradient",
-    "optimistic_gradient_descent", "optimistic_adam", "optimistic_adam_v2",
+    "optimistic_gradient_descent", "optimistic_adam", "optimistic_adam_v2", "scale_by_adan",
+    "adan", "scale_by_novograd", "novograd", "scale_by_polyak", "polyak_sgd",
 ]  # fmt: skip
 
 # name -> a call that builds it (for the state-tree test), the same for both modules.
@@ -215,6 +266,10 @@ STATE_BUILDS = {
     "optimistic_gradient_descent": lambda m: m.optimistic_gradient_descent(0.1),
     "optimistic_adam": lambda m: m.optimistic_adam(0.1),
     "optimistic_adam_v2": lambda m: m.optimistic_adam_v2(decay_schedule),
+    "scale_by_adan": lambda m: m.scale_by_adan(),
+    "adan": lambda m: m.adan(1e-3, weight_decay=wd_schedule),
+    "scale_by_novograd": lambda m: m.scale_by_novograd(mu_dtype=jnp.bfloat16),
+    "novograd": lambda m: m.novograd(1e-3),
 }
 
 # (constructor, kwargs, the parameter the error must name)
@@ -250,6 +305,17 @@ BAD_HYPERPARAMETERS = [
     ("optimistic_adam", dict(learning_rate=decay_schedule), "learning_rate"),
     ("optimistic_adam", dict(learning_rate=0.1, optimism=-1.0), "optimism"),
     ("optimistic_adam_v2", dict(learning_rate=0.1, b1=2.0), "b1"),
+    ("scale_by_adan", dict(b3=1.0), "b3"),
+    ("adan", dict(learning_rate=0.1, eps_root=-1.0), "eps_root"),
+    ("scale_by_novograd", dict(weight_decay=-0.1), "weight_decay"),
+    ("novograd", dict(learning_rate=0.1, b2=1.0), "b2"),
+    ("scale_by_polyak", dict(variant="sps2"), "variant"),
+    ("polyak_sgd", dict(max_learning_rate=0.0), "max_learning_rate"),
+    ("polyak_sgd", dict(scaling=-1.0), "scaling"),
+    ("asgd", dict(learning_rate=0.0), "learning_rate"),
+    ("asgd", dict(lambd=-1.0), "lambd"),
+    ("asgd", dict(alpha=-0.75), "alpha"),
+    ("asgd", dict(t0=-1.0), "t0"),
 ]
 
 DOCTEST_MODULES = [
@@ -269,6 +335,13 @@ DOCTEST_MODULES = [
     "gradtx.optimizers._rprop",
     "gradtx.optimizers._noisy_sgd",
     "gradtx.optimizers._optimistic",
+    "gradtx.transforms._adan",
+    "gradtx.transforms._novograd",
+    "gradtx.transforms._polyak",
+    "gradtx.optimizers._adan",
+    "gradtx.optimizers._novograd",
+    "gradtx.optimizers._polyak",
+    "gradtx.optimizers._asgd",
 ]
 
 # Cases where optax's float32 arithmetic, not gradtx's, is the further from float64.
@@ -421,3 +494,24 @@ def test_docstring_examples_run(module):
     mod = __import__(module, fromlist=["_"])
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_asgd_average_equals_torch_algorithm():
+    """The average ``state.ax`` (torch's ``ax``) after 50 steps, averaging from step 7."""
+    params, grads = _problem()
+    tx = gradtx.asgd(0.05, lambd=0.1, alpha=0.5, t0=5, weight_decay=0.01)
+
+    @jax.jit
+    def final_state(params, grads):
+        def body(carry, g):
+            state, p = carry
+            u, state = tx.update(g, state, p)
+            return (state, gradtx.apply_updates(p, u)), None
+
+        return jax.lax.scan(body, (tx.init(params), params), grads)[0][0]
+
+    state = final_state(params, grads)
+    ref = O.ASGD(0.05, lambd=0.1, alpha=0.5, t0=5, weight_decay=0.01)
+    run_reference(ref, params, grads)
+    assert int(state.count) == N_STEPS
+    assert_close(state.ax, ref.ax, RTOL_REF, FLOOR_REF)

@@ -3,6 +3,8 @@
 optax's alias of the same name."""
 
 from gradtx.optimizers._adamax import adamax, adamaxw
+from gradtx.optimizers._adan import adan
+from gradtx.optimizers._asgd import AsgdState, asgd
 from gradtx.optimizers._belief import adabelief
 from gradtx.optimizers._classic import (
     adabound,
@@ -20,16 +22,19 @@ from gradtx.optimizers._classic import (
 from gradtx.optimizers._lion import lion
 from gradtx.optimizers._nadamw import nadamw
 from gradtx.optimizers._noisy_sgd import noisy_sgd
+from gradtx.optimizers._novograd import novograd
 from gradtx.optimizers._optimistic import (
     optimistic_adam,
     optimistic_adam_v2,
     optimistic_gradient_descent,
 )
+from gradtx.optimizers._polyak import polyak_sgd
 from gradtx.optimizers._radam import radam
 from gradtx.optimizers._rprop import rprop
 from gradtx.optimizers._sign import sign_sgd, signum
 
 __all__ = [
+    "AsgdState",
     "adabelief",
     "adabound",
     "adadelta",
@@ -38,15 +43,19 @@ __all__ = [
     "adamax",
     "adamaxw",
     "adamw",
+    "adan",
     "amsbound",
     "amsgrad",
+    "asgd",
     "lion",
     "nadam",
     "nadamw",
     "noisy_sgd",
+    "novograd",
     "optimistic_adam",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
+    "polyak_sgd",
     "radam",
     "rmsprop",
     "rprop",

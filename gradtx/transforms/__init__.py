@@ -21,6 +21,7 @@ from gradtx.transforms._adam import (
 from gradtx.transforms._adamax import (
     scale_by_adamax,
 )
+from gradtx.transforms._adan import ScaleByAdanState, scale_by_adan
 from gradtx.transforms._belief import (
     ScaleByBeliefState,
     scale_by_belief,
@@ -37,10 +38,12 @@ from gradtx.transforms._modifiers import (
     clip_by_global_norm,
 )
 from gradtx.transforms._momentum import TraceState, trace
+from gradtx.transforms._novograd import ScaleByNovogradState, scale_by_novograd
 from gradtx.transforms._optimistic import (
     ScaleByOptimisticGradientState,
     scale_by_optimistic_gradient,
 )
+from gradtx.transforms._polyak import scale_by_polyak
 from gradtx.transforms._radam import (
     scale_by_radam,
 )
@@ -58,9 +61,11 @@ __all__ = [
     "BoundLrState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAmsgradState",
     "ScaleByBeliefState",
     "ScaleByLionState",
+    "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
     "ScaleByRpropState",
@@ -76,11 +81,14 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_amsgrad",
     "scale_by_belief",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_novograd",
     "scale_by_optimistic_gradient",
+    "scale_by_polyak",
     "scale_by_radam",
     "scale_by_rms",
     "scale_by_rprop",

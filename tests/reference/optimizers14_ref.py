@@ -252,3 +252,120 @@ class OptimisticGD(Ref):
             self.state["prev"][k] = g
             out[k] = -lr * ((self.alpha + self.beta) * g - self.beta * prev)
         return out
+
+
+class Adan(_Decayed):
+    """Xie et al. (2022), Algorithm 1, as optax implements it (decays ``b`` on the old
+    value, every average bias-corrected): ``d = g - g_prev`` (0 at the first step),
+    ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) d``,
+    ``n = b3 n + (1-b3) (g + (1-b2) d)^2``,
+    ``p -= lr ((m_hat + (1-b2) v_hat) / (sqrt(n_hat + eps_root) + eps) + wd p)``."""
+
+    def __init__(self, lr, b1=0.98, b2=0.92, b3=0.99, eps=1e-8, eps_root=1e-8,
+                 weight_decay=0.0, mask=None):  # fmt: skip
+        self.lr, self.b1, self.b2, self.b3 = as_schedule(lr), b1, b2, b3
+        self.eps, self.eps_root = eps, eps_root
+        self.wd, self.mask = as_schedule(weight_decay), mask
+
+    def setup(self, params):
+        for name in ("m", "v", "n", "g"):
+            self.zeros(name, params)
+
+    def update(self, grads, params=None):
+        self.t += 1
+        t, b1, b2, b3 = self.t, self.b1, self.b2, self.b3
+        out = {}
+        for k, g in grads.items():
+            st = self.state
+            d = np.zeros_like(g) if t == 1 else g - st["g"][k]
+            m = b1 * st["m"][k] + (1 - b1) * g
+            v = b2 * st["v"][k] + (1 - b2) * d
+            n = b3 * st["n"][k] + (1 - b3) * (g + (1 - b2) * d) ** 2
+            st["m"][k], st["v"][k], st["n"][k], st["g"][k] = m, v, n, g
+            m_hat, v_hat, n_hat = m / (1 - b1**t), v / (1 - b2**t), n / (1 - b3**t)
+            d_out = (m_hat + (1 - b2) * v_hat) / (np.sqrt(n_hat + self.eps_root) + self.eps)
+            out[k] = self.step(d_out, k, params)
+        return out
+
+
+class NovoGrad(Ref):
+    """Ginsburg et al. (2019), Algorithm 1, per leaf: ``v_1 = ||g_1||^2``,
+    ``v_t = b2 v + (1-b2) ||g_t||^2``; ``s = g / (sqrt(v + eps_root) + eps) + wd p``;
+    ``m_1 = s``, ``m_t = b1 m + s``; ``p -= lr m``."""
+
+    def __init__(self, lr, b1=0.9, b2=0.25, eps=1e-6, eps_root=0.0, weight_decay=0.0):
+        self.lr, self.b1, self.b2, self.eps, self.eps_root = as_schedule(lr), b1, b2, eps, eps_root
+        self.wd = weight_decay
+
+    def setup(self, params):
+        self.zeros("m", params)
+        self.state["v"] = {k: 0.0 for k in params}
+
+    def update(self, grads, params=None):
+        lr = self.lr(self.t)
+        self.t += 1
+        out = {}
+        for k, g in grads.items():
+            sq = float(np.sum(g * g))
+            v = sq if self.t == 1 else self.b2 * self.state["v"][k] + (1 - self.b2) * sq
+            s = g / (math.sqrt(v + self.eps_root) + self.eps) + self.wd * params[k]
+            m = s if self.t == 1 else self.b1 * self.state["m"][k] + s
+            self.state["v"][k], self.state["m"][k] = v, m
+            out[k] = -lr * m
+        return out
+
+
+class PolyakSGD(Ref):
+    """Loizou et al. (2021), SPS_max: ``gamma = min((f - f*) / (||g||^2 + eps), gamma_max)``
+    (``sps+``: the gap clipped at 0; 0 when ``||g||^2 + eps`` is at most float64's
+    epsilon), ``p -= gamma s_k g`` with ``s_k = scaling(k)``. As optax's alias chains
+    ``sgd(scaling)`` BEFORE the Polyak step, ``g`` in ``gamma`` is the scaled gradient
+    ``s_k g`` (the same when ``scaling = 1``). ``value`` is the (constant) loss."""
+
+    def __init__(self, max_lr=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant="sps",
+                 value=None):  # fmt: skip
+        self.max_lr, self.scaling, self.f_min, self.eps = max_lr, as_schedule(scaling), f_min, eps
+        self.variant, self.value = variant, value
+
+    def update(self, grads, params=None):
+        s = self.scaling(self.t)
+        self.t += 1
+        grads = {k: s * g for k, g in grads.items()}
+        sq = sum(float(np.sum(g * g)) for g in grads.values())
+        gap = self.value - self.f_min
+        if self.variant == "sps+":
+            gap = max(gap, 0.0)
+        gamma = 0.0 if sq + self.eps <= np.finfo(float).eps else min(gap / (sq + self.eps),
+                                                                     self.max_lr)  # fmt: skip
+        return {k: -gamma * g for k, g in grads.items()}
+
+
+class ASGD(Ref):
+    """torch.optim.ASGD's documented algorithm (``_single_tensor_asgd``), one group:
+    ``grad += wd p``; ``p *= 1 - lambd eta``; ``p -= eta grad``; ``ax = p`` if
+    ``mu == 1`` else ``ax += mu (p - ax)``; then, with ``step`` the 1-based count,
+    ``eta = lr / (1 + lambd lr step)^alpha``, ``mu = 1 / max(1, step - t0)``
+    (``eta_0 = lr``, ``mu_0 = 1``). ``self.ax`` holds the average."""
+
+    def __init__(self, lr=0.01, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0):
+        self.lr, self.lambd, self.alpha, self.t0, self.wd = lr, lambd, alpha, t0, weight_decay
+
+    def setup(self, params):
+        self.eta, self.mu = self.lr, 1.0
+        self.ax = {k: np.zeros_like(p) for k, p in params.items()}
+
+    def update(self, grads, params=None):
+        self.t += 1
+        out = {}
+        for k, g in grads.items():
+            p = params[k]
+            g = g + self.wd * p
+            new_p = p * (1 - self.lambd * self.eta) - self.eta * g
+            if self.mu == 1:
+                self.ax[k] = new_p.copy()
+            else:
+                self.ax[k] = self.ax[k] + (new_p - self.ax[k]) * self.mu
+            out[k] = new_p - p
+        self.eta = self.lr / ((1 + self.lambd * self.lr * self.t) ** self.alpha)
+        self.mu = 1 / max(1, self.t - self.t0)
+        return out

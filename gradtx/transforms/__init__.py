@@ -25,6 +25,10 @@ from gradtx.transforms._adam import (
     scale_by_amsgrad,
     scale_by_yogi,
 )
+from gradtx.transforms._adamax import (
+    scale_by_adamax,
+)
+from gradtx.transforms._adan import ScaleByAdanState, scale_by_adan
 from gradtx.transforms._averaging import (
     EmaState,
     LookaheadParams,
@@ -34,6 +38,10 @@ from gradtx.transforms._averaging import (
     lookahead,
     measure_with_ema,
     periodic_update,
+)
+from gradtx.transforms._belief import (
+    ScaleByBeliefState,
+    scale_by_belief,
 )
 from gradtx.transforms._combining import (
     MultiTransformState,
@@ -49,6 +57,10 @@ from gradtx.transforms._conditionality import (
     conditionally_transform,
 )
 from gradtx.transforms._freezing import freeze, selective_transform, set_to_zero
+from gradtx.transforms._lion import (
+    ScaleByLionState,
+    scale_by_lion,
+)
 from gradtx.transforms._masking import (
     MaskedNode,
     MaskedState,
@@ -64,12 +76,23 @@ from gradtx.transforms._modifiers import (
     clip_by_global_norm,
 )
 from gradtx.transforms._momentum import TraceState, trace
+from gradtx.transforms._novograd import ScaleByNovogradState, scale_by_novograd
+from gradtx.transforms._optimistic import (
+    ScaleByOptimisticGradientState,
+    scale_by_optimistic_gradient,
+)
+from gradtx.transforms._polyak import scale_by_polyak
+from gradtx.transforms._radam import (
+    scale_by_radam,
+)
+from gradtx.transforms._rprop import ScaleByRpropState, scale_by_rprop
 from gradtx.transforms._scaling import (
     ScaleByScheduleState,
     scale,
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from gradtx.transforms._sign import scale_by_sign
 
 __all__ = [
     "AddNoiseState",
@@ -87,8 +110,14 @@ __all__ = [
     "PartitionState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
+    "ScaleByAdanState",
     "ScaleByAmsgradState",
+    "ScaleByBeliefState",
+    "ScaleByLionState",
+    "ScaleByNovogradState",
+    "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
+    "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleByScheduleState",
     "ShouldSkipUpdateFunction",
@@ -114,11 +143,21 @@ __all__ = [
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_amsgrad",
+    "scale_by_belief",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_novograd",
+    "scale_by_optimistic_gradient",
+    "scale_by_polyak",
+    "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "scale_by_rss",
     "scale_by_schedule",
+    "scale_by_sign",
     "scale_by_stddev",
     "scale_by_yogi",
     "selective_transform",

@@ -227,7 +227,8 @@ def test_native_adamw_matches_pure_jax_and_numpy(kernel):
                                   eps_root, wd_seq=wd_seq)
             np.testing.assert_allclose(got[0][k], p, rtol=1e-5, atol=1e-7, err_msg=name)
             np.testing.assert_allclose(got[1][0].nu[k], v, rtol=1e-5, atol=1e-9, err_msg=name)
-        assert int(got[1][1].count) == 4, name  # the weight-decay schedule's counter
+        if callable(wd):  # the weight-decay schedule's counter (optax's state tree)
+            assert int(got[1][1].count) == 4, name
 
 
 CHAINS = {  # chains whose tail the kernel runs, after links in pure JAX

@@ -37,6 +37,7 @@ from gradtx._base import EmptyState, OptState, Params, TransformSpec, Updates, s
 from gradtx._tree import bias_correction, global_norm, safe_increment
 from gradtx.native import _build
 from gradtx.transforms import (
+    MaskedState,
     ScaleByAdamState,
     ScaleByAmsgradState,
     ScaleByRmsState,
@@ -154,8 +155,12 @@ def _adam_family(specs: list[TransformSpec], params: Any) -> _Kernel | None:
         if decay is not None:
             wd_spec, wd_state = decay, states[1]
             wd = wd_spec.hyperparams["weight_decay"]
-            wd = wd(wd_state.count) if callable(wd) else wd
-            new.append(WeightDecayState(count=safe_increment(wd_state.count)))
+            inner = wd_state.inner_state if isinstance(wd_state, MaskedState) else wd_state
+            if callable(wd):  # a schedule: its count is in the state
+                wd = wd(inner.count)
+                inner = WeightDecayState(count=safe_increment(inner.count))
+            new.append(wd_state._replace(inner_state=inner)
+                       if isinstance(wd_state, MaskedState) else inner)
             mask = wd_spec.hyperparams["mask"]
             flags = [True] * n if mask is None else treedef.flatten_up_to(_full_mask(mask, params))
             decayed = _row(*head, wd, ic1n)
@@ -222,7 +227,7 @@ _STATE_TYPES = {
     "trace": TraceState,
     "scale_by_rss": ScaleByRssState,
     "scale_by_rms": ScaleByRmsState,
-    "add_decayed_weights": WeightDecayState,
+    "add_decayed_weights": (WeightDecayState, EmptyState, MaskedState),
     "scale_by_learning_rate": (EmptyState, ScaleByScheduleState),
 }
 

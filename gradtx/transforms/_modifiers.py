@@ -12,10 +12,14 @@ import numpy as np
 from gradtx import _checks
 from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, with_spec
 from gradtx._tree import check_same_tree, check_updates, global_norm, safe_increment, zero_count
+from gradtx.transforms._masking import MaskedState
 
 
 class WeightDecayState(NamedTuple):
-    count: jax.Array  # shape=(), dtype=int32; used when weight_decay is a schedule
+    """:func:`add_decayed_weights`' state when ``weight_decay`` is a schedule (optax's
+    ``WeightDecaySchedule``); a number keeps ``EmptyState()``, as optax does."""
+
+    count: jax.Array  # shape=(), dtype=int32: the updates made so far
 
 
 def _full_mask(mask: Any, params: Any) -> Any:
@@ -54,9 +58,16 @@ def add_decayed_weights(
     if not callable(weight_decay):
         _checks.non_negative("weight_decay", weight_decay)
 
+    scheduled = callable(weight_decay)
+
+    # optax's state tree: EmptyState for a number, a count for a schedule, and both
+    # inside MaskedState when there is a mask (optax wraps the transform in masked)
+    def wrap(inner):
+        return inner if mask is None else MaskedState(inner_state=inner)
+
     def init_fn(params):
         del params
-        return WeightDecayState(count=zero_count())
+        return wrap(WeightDecayState(count=zero_count()) if scheduled else EmptyState())
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
@@ -66,8 +77,12 @@ def add_decayed_weights(
             )
         check_updates(updates)
         check_same_tree(updates, params, against="params")
-        wd = weight_decay(state.count) if callable(weight_decay) else weight_decay
-        new_state = WeightDecayState(count=safe_increment(state.count))
+        inner = state if mask is None else state.inner_state
+        if scheduled:
+            wd = weight_decay(inner.count)
+            new_state = wrap(WeightDecayState(count=safe_increment(inner.count)))
+        else:
+            wd, new_state = weight_decay, state
         full = _full_mask(mask, params) if mask is not None else None
 
         def one(g, p, m=True):

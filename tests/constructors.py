@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gradtx
+import gradtx.contrib  # noqa: F401  (rows use m.contrib)
 
 
 class Row(NamedTuple):
@@ -95,6 +96,10 @@ TRANSFORMS: list[Row] = [
         value=1.0,
     ),
     _r("packed", lambda m: m.packed(m.adam(0.01))),
+    _r(
+        "split_real_and_imaginary",
+        lambda m: m.contrib.split_real_and_imaginary(m.adam(0.01)),
+    ),
 ]
 
 # Public schedules, one configuration (or more) each.

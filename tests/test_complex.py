@@ -7,12 +7,14 @@ gradtx follows optax: a squared magnitude is ``|g|^2 = Re(g)^2 + Im(g)^2`` (real
 * **real split**: the run equals the run on the real split, where a complex leaf of shape
   ``s`` becomes ONE real leaf of shape ``s + (2,)`` holding ``(Re, Im)`` on the last axis
   (per-leaf and global norms preserved). Rows that keep a per-element second moment are
-  the documented exception :data:`SHARED_SECOND_MOMENT` (see there); for them the run of
-  ``gradtx.contrib.split_real_and_imaginary(row)`` equals the split run instead, and the
-  test checks that the row itself really differs from the split (so the set is exact);
+  the documented exception :data:`SHARED_SECOND_MOMENT` (see there): the test checks that
+  each really differs from the split (so the set is exact), and, for the distinct rules
+  (:data:`WRAPPED_ROWS`), that ``gradtx.contrib.split_real_and_imaginary(row)`` (torch's
+  convention) equals the split run;
 * **phase equivariance**: rotating params and gradients by ``e^{i theta}`` rotates every
-  update by ``e^{i theta}`` (``g**2`` anywhere breaks this), except ``add_noise``
-  (:data:`NOT_PHASE_EQUIVARIANT`);
+  update by ``e^{i theta}`` (``g**2`` anywhere breaks this), and leaves the squared
+  accumulators unchanged; except ``add_noise`` (:data:`NOT_PHASE_EQUIVARIANT`), and
+  :data:`PHASE_STATE_ONLY` rows, checked on their squared accumulators only;
 * **state dtypes**: squared accumulators are real (float32 for complex64), first moments
   complex;
 * **optax**: where optax has the row's name, the complex run equals optax's (rtol 1e-5),
@@ -93,6 +95,13 @@ NAN_FOR_REAL_PARAMS_TOO = frozenset({"adabound_schedule"})
 # add_noise adds noise that is drawn, not rotated: the rotated run gets the same noise.
 # (Its real-split run is equal exactly: a complex leaf's noise is the split's noise.)
 NOT_PHASE_EQUIVARIANT = frozenset({"add_noise"})
+# The distinct second-moment rules, on which split_real_and_imaginary(row) is checked
+# against the real split (the other SHARED_SECOND_MOMENT rows chain or wrap one of these;
+# running the wrapper on every row would double this file's compile time).
+WRAPPED_ROWS = frozenset(
+    {"adagrad", "rmsprop_centered_momentum", "adadelta", "adam", "amsgrad", "nadam", "yogi"}
+    | {"amsbound", "scale_by_rms"}
+)
 # Rows checked under rotation by their squared accumulators only (which must be invariant:
 # E|1j g|^2 = E|g|^2, where g**2 would flip the sign), not by their updates:
 PHASE_STATE_ONLY = {
@@ -220,7 +229,7 @@ def _all_rows(params, grads, ids):
             "split": (jax.vmap(lambda t: _merge(t, params))(u_s), _merge(p_s, params)),
             "rotated": _rotate(second, -THETA),
         }
-        if row_id in SHARED_SECOND_MOMENT:
+        if row_id in WRAPPED_ROWS:
             wrapped = gradtx.contrib.split_real_and_imaginary(tx)
             runs["wrapped"] = _run(wrapped, params, grads, row.extra_args)[:2]
         out[row_id] = (runs, state2)
@@ -257,6 +266,7 @@ def test_exclusion_sets_name_rows():
     sets |= set(PHASE_STATE_ONLY)
     for name in sets | set(OPTAX_DIFFERS):
         assert name in ROWS, name
+    assert WRAPPED_ROWS <= SHARED_SECOND_MOMENT
     assert set(OPTAX_ROWS) <= set(ROWS)
 
 
@@ -274,9 +284,11 @@ def test_complex_equals_real_split(row_id):
             np.testing.assert_array_equal(a, b)
         return
     if row_id in SHARED_SECOND_MOMENT:
-        # torch's per-part convention, through the wrapper, is the split run exactly ...
-        _close(runs["wrapped"], runs["split"])
-        # ... and gradtx's shared second moment really differs from it (the set is exact).
+        if row_id in WRAPPED_ROWS:
+            # torch's per-part convention, through the wrapper, is the split run exactly
+            _close(runs["wrapped"], runs["split"])
+        # gradtx's shared second moment really differs from it (the set is exact).
+        # Measured: 2.9e-3 to 0.46 relative; the rows outside the set agree to 1e-7.
         assert _max_diff(runs["complex"], runs["split"]) > 1e-3, row_id
     else:
         _close(runs["complex"], runs["split"])

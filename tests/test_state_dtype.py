@@ -33,8 +33,10 @@ ROWS = {row.id: row for row in C.TRANSFORMS}
 SHAPES = {"w": (3,), "m": (2, 2)}
 # Rows whose state holds a momentum trace (the 8000 case).
 MOMENTUM_ROWS = ("sgd_momentum", "sgd_nesterov", "trace", "inject_hyperparams_schedule")
-# Largest |p16 - p32| / max(|p32 - p0|, per leaf) measured, over the rows: 3.1e-3 (float16
-# rounds the params after each step: 2^-11 = 4.9e-4 per step, over 10 steps)
+# max |p16 - p32| / max |p32| (final params, p0 = 0) measured over the rows: 1.8e-3
+# (reduce_on_plateau; float16 rounds the params after each step, 2^-11 = 4.9e-4 each, over
+# 10 steps). With gradient 8000 the momentum updates are equal (float32 trace, exact
+# inputs) except the warmup-scheduled row, 4.5e-4.
 REL_TOL = 1e-2
 NAN_IN_FLOAT32_TOO = frozenset({"adabound_schedule"})
 # MultiSteps takes its inner step every 2nd call: the params do not move on odd calls.

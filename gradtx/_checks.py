@@ -134,3 +134,23 @@ def learning_rate(name: str, value: Any) -> None:
 def positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def state_dtype(name: str, value: Any, *, allow_complex: bool = True) -> Any:
+    """An optional storage dtype for optimiser state (``mu_dtype``, ``nu_dtype``,
+    ``accumulator_dtype``): ``None`` or a floating dtype (complex too when
+    ``allow_complex``). Returns ``None`` or the ``jnp.dtype``; raises ``TypeError``
+    naming the parameter otherwise."""
+    if value is None:
+        return None
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError as e:
+        raise TypeError(f"{name} must be a floating dtype or None, got {value!r}") from e
+    ok = jnp.issubdtype(dtype, jnp.floating) or (
+        allow_complex and jnp.issubdtype(dtype, jnp.complexfloating)
+    )
+    if not ok:
+        kind = "a real floating" if not allow_complex else "a floating"
+        raise TypeError(f"{name} must be {kind} dtype or None, got {value!r} ({dtype})")
+    return dtype

@@ -94,19 +94,96 @@ def cast(tree: Any, dtype: Any | None) -> Any:
 
 
 def compute_dtype(*xs: Any) -> Any:
-    """At least float32: moments of bf16/f16 parameters accumulate in f32."""
+    """At least float32: moments of bf16/f16 parameters accumulate in f32 (complex
+    inputs give at least complex64)."""
     return jnp.promote_types(jnp.result_type(*xs), jnp.float32)
 
 
+def real_dtype(dtype: Any) -> Any:
+    """The real dtype of the same precision: float32 for complex64, float64 for
+    complex128; a real dtype is returned unchanged."""
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jnp.finfo(dtype).dtype
+    return dtype
+
+
+def abs_sq(x: Any) -> jax.Array:
+    """``|x|^2``, always real: ``x * x`` for a real array, ``Re(x)^2 + Im(x)^2`` for a
+    complex one (optax's ``numerics.abs_sq``). Every squared magnitude in gradtx (second
+    moments, sums of squares, norms) goes through here: ``x**2`` of a complex number is
+    complex and rotates the phase, which is not a magnitude."""
+    x = jnp.asarray(x)
+    if jnp.iscomplexobj(x):
+        return jnp.square(x.real) + jnp.square(x.imag)
+    return jnp.square(x)
+
+
+# --- the dtype policy of optimiser state (docs/dtypes.md, "Optimiser state") ---
+#
+# A per-parameter accumulator is one of two kinds:
+#   MOMENT  - a (weighted) sum of gradients: Adam's mu, momentum's trace, centred
+#             RMSProp's E[g]. Complex for a complex parameter.
+#   SQUARED - a (weighted) sum of squared magnitudes |g|^2: nu, nu_max,
+#             sum_of_squares, E[g^2], E[dx^2]. Always real.
+# Its storage dtype is decided here, once:
+#   1. an explicit user dtype (mu_dtype, nu_dtype, accumulator_dtype) always wins, adapted
+#      to the kind only: a SQUARED accumulator is real (its real dtype), a MOMENT of a
+#      complex parameter is complex of at least that precision (bf16 -> complex64);
+#   2. otherwise the parameter's dtype, except that float16 becomes float32: float16's
+#      range ends at 65504, so g^2 overflows for |g| > 256 and a momentum sum
+#      g / (1 - beta) for |g| > 6550 (bfloat16 has float32's range and stays bfloat16,
+#      as in optax), and a SQUARED accumulator of a complex parameter is real.
+MOMENT = "moment"
+SQUARED = "squared"
+
+_WIDENED = {jnp.dtype(jnp.float16): jnp.dtype(jnp.float32)}
+
+
+def state_dtype(param_dtype: Any, kind: str, requested: Any | None = None) -> Any:
+    """The storage dtype of a ``kind`` (:data:`MOMENT` or :data:`SQUARED`) accumulator
+    of a parameter of dtype ``param_dtype``; ``requested`` is the user's explicit dtype
+    (already validated) or None. See the policy above."""
+    if kind not in (MOMENT, SQUARED):
+        raise ValueError(f"kind must be {MOMENT!r} or {SQUARED!r}, got {kind!r}")
+    param_dtype = jnp.dtype(param_dtype)
+    is_complex = jnp.issubdtype(param_dtype, jnp.complexfloating)
+    if requested is not None:
+        dtype = jnp.dtype(requested)
+        if kind == SQUARED or not is_complex:
+            return real_dtype(dtype)
+        return jnp.promote_types(dtype, jnp.complex64)
+    if not jnp.issubdtype(param_dtype, jnp.inexact):
+        return param_dtype  # an integer leaf: check_updates rejects its gradient later
+    if kind == SQUARED:
+        param_dtype = real_dtype(param_dtype)
+    return _WIDENED.get(param_dtype, param_dtype)
+
+
+def state_like(params: Any, kind: str, requested: Any | None = None, value: Any = 0) -> Any:
+    """``value`` shaped and sharded like each leaf of ``params``, in the dtype the
+    policy (:func:`state_dtype`) gives for a ``kind`` accumulator of that leaf."""
+    return jax.tree.map(
+        lambda x: _filled_like(x, value, state_dtype(jnp.result_type(x), kind, requested)),
+        params,
+    )
+
+
 def ema(g: jax.Array, m: jax.Array, decay: Any, order: int = 1) -> jax.Array:
-    """``decay * m + (1 - decay) * g**order`` for one array, in at least float32."""
+    """``decay * m + (1 - decay) * g`` (``order=1``) or ``... * |g|^2`` (``order=2``,
+    real for complex ``g``) for one array, in at least float32."""
+    if order == 2:
+        g = abs_sq(g.astype(compute_dtype(g)))
+    elif order != 1:
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
     dt = compute_dtype(g, m)
     g, m = g.astype(dt), m.astype(dt)
-    return (1 - decay) * (g**order if order != 1 else g) + decay * m
+    return (1 - decay) * g + decay * m
 
 
 def update_moment(updates: Any, moments: Any, decay: Any, order: int = 1) -> Any:
-    """The exponential moving average of the ``order``-th power, leaf by leaf."""
+    """The exponential moving average of ``g`` (``order=1``) or ``|g|^2`` (``order=2``),
+    leaf by leaf."""
     return jax.tree.map(lambda g, m: ema(g, m, decay, order), updates, moments)
 
 
@@ -125,23 +202,33 @@ def zero_count() -> jax.Array:
     return jnp.zeros([], jnp.int32)
 
 
+def sum_of_squares(tree: Any) -> jax.Array:
+    """``sum |x|^2`` over every element of every leaf, accumulated in (at least) float32
+    and real for complex leaves."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros([], jnp.float32)
+    return sum(jnp.sum(abs_sq(jnp.asarray(x).astype(compute_dtype(x)))) for x in leaves)
+
+
 def global_norm(tree: Any) -> jax.Array:
-    """``sqrt(sum of squares of every element)``, accumulated in float32.
+    """``sqrt(sum |x|^2)`` over every element of every leaf (a complex element counts as
+    the pair ``(Re x, Im x)``), accumulated in float32; always real.
 
     When the sum of squares overflows (finite elements above ~1.8e19 in float32) the
-    norm is recomputed as ``a * sqrt(sum((x / a)^2))`` with ``a = max |x|`` (one more
+    norm is recomputed as ``a * sqrt(sum(|x / a|^2))`` with ``a = max |x|`` (one more
     pass, taken only then, through ``lax.cond``), so a huge but finite gradient has a
     finite norm instead of ``inf`` (which clipping would turn into a zero update)."""
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([], jnp.float32)
-    leaves = [x.astype(compute_dtype(x)) for x in leaves]
-    sq = sum(jnp.sum(jnp.square(x)) for x in leaves)
+    leaves = [jnp.asarray(x).astype(compute_dtype(x)) for x in leaves]
+    sq = sum(jnp.sum(abs_sq(x)) for x in leaves)
 
     def rescaled(sq):
         a = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves]).astype(sq.dtype)
         safe = jnp.where(jnp.isfinite(a) & (a > 0), a, 1.0)
-        r = a * jnp.sqrt(sum(jnp.sum(jnp.square(x / safe.astype(x.dtype))) for x in leaves))
+        r = a * jnp.sqrt(sum(jnp.sum(abs_sq(x / safe)) for x in leaves))
         return jnp.where(jnp.isfinite(a), r, a).astype(sq.dtype)
 
     return jax.lax.cond(jnp.isposinf(sq), rescaled, jnp.sqrt, sq)

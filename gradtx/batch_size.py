@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._tree import compute_dtype
+from gradtx._tree import abs_sq, compute_dtype, sum_of_squares
 
 
 def _positive_size(name: str, value: Any) -> None:
@@ -80,10 +80,6 @@ class NoiseScaleEstimate(NamedTuple):
     b_simple: jax.Array  # tr(Sigma) / |G|^2, the "simple" critical batch size
     grad_sq_norm: jax.Array  # unbiased estimate of |G|^2, the squared true-gradient norm
     trace_cov: jax.Array  # unbiased estimate of tr(Sigma), per-example gradient covariance
-
-
-def _sq_norm(tree: Any) -> jax.Array:
-    return sum(jnp.sum(jnp.square(x.astype(compute_dtype(x)))) for x in jax.tree.leaves(tree))
 
 
 def _from_norms(sq_small, sq_big, b_small, b_big) -> NoiseScaleEstimate:
@@ -171,11 +167,11 @@ def gradient_noise_scale(
             raise ValueError(f"per_example_grads needs at least 2 examples, got {n}")
         mean_sq = jnp.mean(
             sum(
-                jnp.sum(jnp.square(x.astype(compute_dtype(x))).reshape(n, -1), axis=1)
+                jnp.sum(abs_sq(x.astype(compute_dtype(x))).reshape(n, -1), axis=1)
                 for x in map(jnp.asarray, leaves)
             )
         )
-        sq_mean = _sq_norm(jax.tree.map(lambda x: jnp.mean(jnp.asarray(x), axis=0), leaves))
+        sq_mean = sum_of_squares(jax.tree.map(lambda x: jnp.mean(jnp.asarray(x), axis=0), leaves))
         return _from_norms(mean_sq, sq_mean, 1.0, float(n))
     if not all(norms_given):
         raise ValueError(

@@ -2,4 +2,14 @@
 protocol as the core (``init``/``update``), with the same names, signatures and numbers
 as optax.contrib where it has them."""
 
-__all__: list[str] = []
+from gradtx.contrib._complex_valued import (
+    SplitRealAndImaginaryArrays,
+    SplitRealAndImaginaryState,
+    split_real_and_imaginary,
+)
+
+__all__: list[str] = [
+    "SplitRealAndImaginaryArrays",
+    "SplitRealAndImaginaryState",
+    "split_real_and_imaginary",
+]

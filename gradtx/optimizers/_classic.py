@@ -63,15 +63,21 @@ def sgd(
 
 
 def adagrad(
-    learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1, eps: float = 1e-7
+    learning_rate: ScalarOrSchedule,
+    initial_accumulator_value: float = 0.1,
+    eps: float = 1e-7,
+    *,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""Adagrad: ``p_t = p_{t-1} - lr * g_t / sqrt(s_t + eps)``, ``s_t = s_{t-1} + g_t^2``,
-    ``s_0 = initial_accumulator_value``. See :func:`gradtx.scale_by_rss`.
+    ``s_0 = initial_accumulator_value``; ``nu_dtype`` stores ``s`` (default: the state
+    dtype policy, docs/dtypes.md). See :func:`gradtx.scale_by_rss`.
 
     Reference: Duchi et al., JMLR 2011."""
     _checks.learning_rate("learning_rate", learning_rate)
     return chain(
-        scale_by_rss(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate)
+        scale_by_rss(initial_accumulator_value, eps, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
     )
 
 
@@ -85,11 +91,14 @@ def rmsprop(
     momentum: float | None = None,
     nesterov: bool = False,
     bias_correction: bool = False,
+    *,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""RMSProp: ``p_t = p_{t-1} - lr * u_t`` with ``u_t = g_t / sqrt(nu_t + eps)``,
     ``nu_t = decay nu_{t-1} + (1-decay) g_t^2`` (see :func:`gradtx.scale_by_rms`),
     optionally centred and followed by momentum on the scaled step (optax's and
-    torch's order). torch's numbers: ``eps_in_sqrt=False``.
+    torch's order). torch's numbers: ``eps_in_sqrt=False``. ``nu_dtype`` stores ``nu``
+    (default: the state dtype policy, docs/dtypes.md).
 
     Reference: Tieleman & Hinton, 2012; Graves, 2013."""
     _checks.learning_rate("learning_rate", learning_rate)
@@ -98,7 +107,15 @@ def rmsprop(
     if momentum is not None:
         _checks.decay_rate("momentum", momentum)
     return chain(
-        scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=centered),
+        scale_by_rms(
+            decay,
+            eps,
+            initial_scale,
+            eps_in_sqrt,
+            bias_correction,
+            centered=centered,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
         trace(momentum, nesterov) if momentum is not None else identity(),
     )
@@ -110,13 +127,17 @@ def adadelta(
     eps: float = 1e-6,
     weight_decay: float = 0.0,
     weight_decay_mask: Any | Callable[[Any], Any] | None = None,
+    *,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""Adadelta (see :func:`gradtx.scale_by_adadelta`). ``learning_rate=None`` is the
     paper's rule with no learning rate at all (the step is ``-Delta_t``, as ``lr=1``).
     ``weight_decay`` is L2, added to the gradient first.
 
-    In float16, ``E[Delta^2]`` (about ``eps`` early on) falls below f16's smallest normal
-    number and the steps lose about a digit: keep Adadelta's state in f32 (f32 params).
+    ``nu_dtype`` stores both averages. Its default (the state dtype policy,
+    docs/dtypes.md) is float32 for float16 params: in float16, ``E[Delta^2]`` (about
+    ``eps`` early on) would fall below f16's smallest normal number and the steps would
+    lose about a digit.
 
     Reference: Zeiler, 2012."""
     _checks.non_negative("weight_decay", weight_decay)
@@ -126,7 +147,7 @@ def adadelta(
     no_decay = isinstance(weight_decay, (int, float)) and weight_decay == 0
     return chain(
         identity() if no_decay else add_decayed_weights(weight_decay, weight_decay_mask),
-        scale_by_adadelta(rho, eps),
+        scale_by_adadelta(rho, eps, nu_dtype=nu_dtype),
         scale_by_learning_rate(1.0 if learning_rate is None else learning_rate),
     )
 
@@ -140,14 +161,16 @@ def adam(
     mu_dtype: Any | None = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""Adam: ``p_t = p_{t-1} - lr * m_hat_t / (sqrt(v_hat_t + eps_root) + eps)``
-    (see :func:`gradtx.scale_by_adam`).
+    (see :func:`gradtx.scale_by_adam`; ``mu_dtype``/``nu_dtype`` store the moments,
+    default: the state dtype policy, docs/dtypes.md).
 
     Reference: Kingma & Ba, ICLR 2015."""
     _checks.learning_rate("learning_rate", learning_rate)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -161,12 +184,15 @@ def nadam(
     mu_dtype: Any | None = None,
     *,
     nesterov: bool = True,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""NAdam: Adam with Nesterov momentum, ``m_hat_t = b1 m_t/(1-b1^{t+1}) +
     (1-b1) g_t/(1-b1^t)``.
 
     Reference: Dozat, *Incorporating Nesterov Momentum into Adam*, ICLR workshop 2016."""
-    return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+    return adam(
+        learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype
+    )
 
 
 def adamw(
@@ -180,6 +206,7 @@ def adamw(
     mask: Any | Callable[[Any], Any] | None = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""AdamW: ``p_t = p_{t-1} - lr * (m_hat_t / (sqrt(v_hat_t) + eps) + wd * p_{t-1})``,
     decoupled weight decay (default 1e-4, optax's; torch's is 1e-2).
@@ -187,7 +214,7 @@ def adamw(
     Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019."""
     _checks.learning_rate("learning_rate", learning_rate)
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
@@ -202,26 +229,46 @@ def amsgrad(
     mu_dtype: Any | None = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""AMSGrad (see :func:`gradtx.scale_by_amsgrad`).
 
     Reference: Reddi et al., ICLR 2018."""
     _checks.learning_rate("learning_rate", learning_rate)
     return chain(
-        scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, bias_correction_mu, bias_correction_nu),
+        scale_by_amsgrad(
+            b1,
+            b2,
+            eps,
+            eps_root,
+            mu_dtype,
+            bias_correction_mu,
+            bias_correction_nu,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
 
 def yogi(
-    learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-3
+    learning_rate: ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-3,
+    *,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""Yogi (see :func:`gradtx.scale_by_yogi`); ``learning_rate`` 1e-2 is the paper's
     usual choice.
 
     Reference: Zaheer et al., NeurIPS 2018."""
     _checks.learning_rate("learning_rate", learning_rate)
-    return chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
+    return chain(
+        scale_by_yogi(b1, b2, eps, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def adabound(
@@ -235,6 +282,8 @@ def adabound(
     *,
     amsbound: bool = False,
     base_lr: float | None = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""AdaBound: Adam whose per-parameter step size is clipped into
     ``[final_lr (1 - 1/(gamma t + 1)), final_lr (1 + 1/(gamma t))]``, which tightens to
@@ -253,7 +302,16 @@ def adabound(
     return chain(
         identity() if no_decay else add_decayed_weights(weight_decay),
         bound_lr(
-            learning_rate, final_lr, gamma, b1, b2, eps, amsbound=amsbound, base_lr=base_lr
+            learning_rate,
+            final_lr,
+            gamma,
+            b1,
+            b2,
+            eps,
+            amsbound=amsbound,
+            base_lr=base_lr,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
         ),
     )
 
@@ -268,13 +326,25 @@ def amsbound(
     weight_decay: float = 0.0,
     *,
     base_lr: float | None = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""AMSBound: :func:`adabound` with the running maximum of the second moment (the
     reference's ``amsbound=True``); ``base_lr`` as in :func:`adabound`.
 
     Reference: Luo et al., ICLR 2019."""
     return adabound(
-        learning_rate, final_lr, b1, b2, gamma, eps, weight_decay, amsbound=True, base_lr=base_lr
+        learning_rate,
+        final_lr,
+        b1,
+        b2,
+        gamma,
+        eps,
+        weight_decay,
+        amsbound=True,
+        base_lr=base_lr,
+        mu_dtype=mu_dtype,
+        nu_dtype=nu_dtype,
     )
 
 

@@ -11,46 +11,53 @@ import jax.numpy as jnp
 from gradtx import _checks, _tree
 from gradtx._base import GradientTransformation, with_spec
 from gradtx._tree import (
+    MOMENT,
+    SQUARED,
+    abs_sq,
     check_updates,
     compute_dtype,
     ema,
-    full_like,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
 class ScaleByRssState(NamedTuple):
-    sum_of_squares: Any  # like params
+    sum_of_squares: Any  # sum of |g|^2, shaped like params, real (dtype: nu_dtype or policy)
 
 
 def scale_by_rss(
-    initial_accumulator_value: float = 0.1, eps: float = 1e-7
+    initial_accumulator_value: float = 0.1, eps: float = 1e-7, *, nu_dtype: Any | None = None
 ) -> GradientTransformation:
     r"""Adagrad's scaling by the root of the sum of squared gradients.
 
     .. math::
-        s_t = s_{t-1} + g_t^2, \qquad u_t = \frac{g_t}{\sqrt{s_t + \epsilon}}
+        s_t = s_{t-1} + |g_t|^2, \qquad u_t = \frac{g_t}{\sqrt{s_t + \epsilon}}
         \ \ (u_t = 0 \text{ where } s_t = 0)
 
     with ``s_0 = initial_accumulator_value``. Defaults (0.1, 1e-7) are optax's.
-    (torch's Adagrad puts eps outside the root and starts at 0.)
+    (torch's Adagrad puts eps outside the root and starts at 0.) ``s`` is real (for a
+    complex parameter it sums ``|g|^2``) and stored in ``nu_dtype`` (keyword-only;
+    default: the state dtype policy of docs/dtypes.md, float32 for float16 params).
 
     Reference: Duchi et al., *Adaptive Subgradient Methods for Online Learning and
     Stochastic Optimization*, JMLR 2011.
     """
     _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
     _checks.non_negative("eps", eps)
+    nu_dtype = _checks.state_dtype("nu_dtype", nu_dtype, allow_complex=False)
 
     def init_fn(params):
-        return ScaleByRssState(sum_of_squares=full_like(params, initial_accumulator_value))
+        return ScaleByRssState(
+            sum_of_squares=state_like(params, SQUARED, nu_dtype, initial_accumulator_value)
+        )
 
     def one(g, s):
-        dt = compute_dtype(g, s)
-        s_new = s.astype(dt) + jnp.square(g.astype(dt))
-        u = jnp.where(s_new > 0, jax.lax.rsqrt(s_new + eps), 0.0) * g.astype(dt)
+        g_c = g.astype(compute_dtype(g, s))
+        s_new = s.astype(compute_dtype(s)) + abs_sq(g_c)
+        u = jnp.where(s_new > 0, jax.lax.rsqrt(s_new + eps), 0.0) * g_c
         return u.astype(g.dtype), s_new.astype(s.dtype)
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -67,8 +74,8 @@ def scale_by_rss(
 
 class ScaleByRmsState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32
-    nu: Any  # E[g^2], like params
-    mu: Any  # E[g], like params; None unless centred
+    nu: Any  # E|g|^2, shaped like params, real (dtype: nu_dtype or the state policy)
+    mu: Any  # E[g], like params (complex for complex params); None unless centred
 
 
 def scale_by_rms(
@@ -79,19 +86,22 @@ def scale_by_rms(
     bias_correction: bool = False,
     *,
     centered: bool = False,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""RMSProp's scaling by a moving root mean square of the gradients.
 
     .. math::
-        \nu_t = \rho\,\nu_{t-1} + (1-\rho) g_t^2, \qquad
+        \nu_t = \rho\,\nu_{t-1} + (1-\rho) |g_t|^2, \qquad
         u_t = \frac{g_t}{\sqrt{\nu_t + \epsilon}} \ \text{(eps_in_sqrt)} \quad\text{or}\quad
         \frac{g_t}{\sqrt{\nu_t} + \epsilon}
 
     Centred (Graves 2013): also ``mu_t = rho mu_{t-1} + (1-rho) g_t`` and
-    ``max(nu_t - mu_t^2, 0)`` (a variance, clamped at 0: the difference of two rounded
+    ``max(nu_t - |mu_t|^2, 0)`` (a variance, clamped at 0: the difference of two rounded
     numbers can fall below 0 when ``|E[g]|`` is large against the spread of ``g``)
-    replaces ``nu_t``. With ``bias_correction``, ``nu``
-    and ``mu`` are divided by ``1 - rho^t``. ``nu_0 = initial_scale``.
+    replaces ``nu_t``. With ``bias_correction``, ``nu`` and ``mu`` are divided by
+    ``1 - rho^t``. ``nu_0 = initial_scale``. ``nu`` is real and stored in ``nu_dtype``
+    (keyword-only; default: the state dtype policy of docs/dtypes.md); ``mu`` is complex
+    for a complex parameter.
 
     Defaults equal optax's ``scale_by_rms`` (centred: ``scale_by_stddev``); torch's
     RMSprop is ``eps_in_sqrt=False``.
@@ -110,13 +120,14 @@ def scale_by_rms(
         _checks.nonzero_denominator("centred RMSProp", eps=eps)
     else:
         _checks.nonzero_denominator("RMSProp", eps=eps, initial_scale=initial_scale)
+    nu_dtype = _checks.state_dtype("nu_dtype", nu_dtype, allow_complex=False)
     do_bias_correction = bias_correction
 
     def init_fn(params):
         return ScaleByRmsState(
             count=zero_count(),
-            nu=full_like(params, initial_scale),
-            mu=zeros_like(params) if centered else None,
+            nu=state_like(params, SQUARED, nu_dtype, initial_scale),
+            mu=state_like(params, MOMENT) if centered else None,
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -130,9 +141,9 @@ def scale_by_rms(
             var = n_new / c
             if centered:
                 m_new = ema(g, m, decay, 1)
-                # E[g^2] - E[g]^2 >= 0 in exact arithmetic, but it is a difference of two
+                # E|g|^2 - |E g|^2 >= 0 in exact arithmetic, but it is a difference of two
                 # rounded numbers: with g = 1000 + 1e-3 N(0,1) it rounds below 0 (NaN).
-                var = jnp.maximum(var - jnp.square(m_new / c), 0.0)
+                var = jnp.maximum(var - abs_sq(m_new / c), 0.0)
             scaling = jax.lax.rsqrt(var + eps) if eps_in_sqrt else 1 / (jnp.sqrt(var) + eps)
             out = ((scaling * g).astype(g.dtype), n_new.astype(n.dtype))
             return out + ((m_new.astype(m.dtype),) if centered else ())
@@ -154,35 +165,48 @@ def scale_by_stddev(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     bias_correction: bool = False,
+    *,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     """Centred RMSProp's scaling: ``scale_by_rms(..., centered=True)`` (optax's name)."""
-    return scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True)
+    return scale_by_rms(
+        decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True, nu_dtype=nu_dtype
+    )
 
 
 class ScaleByAdaDeltaState(NamedTuple):
-    e_g: Any  # E[g^2], like params
-    e_x: Any  # E[dx^2], like params
+    e_g: Any  # E|g|^2, shaped like params, real (dtype: nu_dtype or the state policy)
+    e_x: Any  # E|dx|^2, shaped like params, real (dtype: nu_dtype or the state policy)
 
 
-def scale_by_adadelta(rho: float = 0.9, eps: float = 1e-6) -> GradientTransformation:
+def scale_by_adadelta(
+    rho: float = 0.9, eps: float = 1e-6, *, nu_dtype: Any | None = None
+) -> GradientTransformation:
     r"""Adadelta's unit-correcting scaling.
 
     .. math::
-        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) g_t^2, \quad
+        E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) |g_t|^2, \quad
         \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t,
-        \quad E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho)\Delta_t^2
+        \quad E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho)|\Delta_t|^2
 
     ``u_t = Delta_t``; both averages start at 0. Defaults (0.9, 1e-6) are optax's and
-    torch's. Chain with ``scale_by_learning_rate(1.0)`` for the paper's step.
+    torch's. Chain with ``scale_by_learning_rate(1.0)`` for the paper's step. Both
+    averages are real (squared magnitudes for complex parameters; optax squares the
+    complex number here) and stored in ``nu_dtype`` (keyword-only; default: the state
+    dtype policy of docs/dtypes.md, float32 for float16 params, where ``E[dx^2]`` of
+    about ``eps`` would be subnormal).
 
     Reference: Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012.
     """
     _checks.decay_rate("rho", rho)
     # eps = 0 divides 0 by 0 at the first step (E[dx^2]_0 = 0) and never moves.
     _checks.positive("eps", eps)
+    nu_dtype = _checks.state_dtype("nu_dtype", nu_dtype, allow_complex=False)
 
     def init_fn(params):
-        return ScaleByAdaDeltaState(e_g=zeros_like(params), e_x=zeros_like(params))
+        return ScaleByAdaDeltaState(
+            e_g=state_like(params, SQUARED, nu_dtype), e_x=state_like(params, SQUARED, nu_dtype)
+        )
 
     def one(g, e_g, e_x):
         e_g_new = ema(g, e_g, rho, 2)

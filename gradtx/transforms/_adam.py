@@ -12,29 +12,31 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx._base import GradientTransformation, ScalarOrSchedule, with_spec
 from gradtx._tree import (
+    MOMENT,
+    SQUARED,
+    abs_sq,
     bias_correction,
     check_updates,
     compute_dtype,
     ema,
-    full_like,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
 class ScaleByAdamState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates made so far
-    mu: Any  # first moment, like params (dtype mu_dtype)
-    nu: Any  # second moment, like params
+    mu: Any  # first moment, like params (dtype: mu_dtype or the state policy)
+    nu: Any  # second moment E|g|^2, shaped like params, real (dtype: nu_dtype or policy)
 
 
 class ScaleByAmsgradState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32
-    mu: Any  # first moment
-    nu: Any  # second moment
-    nu_max: Any  # running max of the (bias-corrected) second moment
+    mu: Any  # first moment, like params
+    nu: Any  # second moment E|g|^2, shaped like params, real
+    nu_max: Any  # running max of the (bias-corrected) second moment, real
 
 
 def _check_moments(b1, b2, eps, eps_root) -> None:
@@ -44,8 +46,11 @@ def _check_moments(b1, b2, eps, eps_root) -> None:
     _checks.non_negative("eps_root", eps_root)
 
 
-def _dtype(mu_dtype: Any | None) -> Any | None:
-    return None if mu_dtype is None else jnp.dtype(mu_dtype)
+def _dtypes(mu_dtype: Any | None, nu_dtype: Any | None) -> tuple[Any, Any]:
+    return (
+        _checks.state_dtype("mu_dtype", mu_dtype),
+        _checks.state_dtype("nu_dtype", nu_dtype, allow_complex=False),
+    )
 
 
 def scale_by_adam(
@@ -56,20 +61,25 @@ def scale_by_adam(
     mu_dtype: Any | None = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""Adam's scaling by bias-corrected moment estimates.
 
     .. math::
         m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
-        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) |g_t|^2,\quad
         \hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t},\quad
         u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
 
     With ``nesterov=True`` (NAdam, Dozat 2016) ``m_hat`` becomes
     ``b1 m_t/(1-b1^{t+1}) + (1-b1) g_t/(1-b1^t)``. Defaults equal optax's
-    ``scale_by_adam`` and the paper's. ``mu_dtype`` sets the first moment's storage
-    dtype; the moments are computed in at least float32 and the update keeps the
-    gradient's dtype.
+    ``scale_by_adam`` and the paper's. ``mu_dtype`` and ``nu_dtype`` (keyword-only) set
+    the moments' storage dtypes; by default they follow the state dtype policy
+    (docs/dtypes.md: the params' dtype, float32 for float16 params, ``nu`` real for
+    complex params). The moments are computed in at least float32 and the update keeps
+    the gradient's dtype. A complex parameter works as in optax: ``|g|^2`` is shared by
+    its real and imaginary parts (use :func:`gradtx.contrib.split_real_and_imaginary`
+    for torch's per-part second moments).
 
     Raises ``ValueError`` for ``eps = eps_root = 0``: a coordinate whose gradient has been 0 at
     every step would get ``0/0 = NaN`` (optax returns NaN there).
@@ -78,11 +88,13 @@ def scale_by_adam(
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.nonzero_denominator("Adam", eps=eps, eps_root=eps_root)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
 
     def init_fn(params):
         return ScaleByAdamState(
-            count=zero_count(), mu=zeros_like(params, mu_dtype), nu=zeros_like(params)
+            count=zero_count(),
+            mu=state_like(params, MOMENT, mu_dtype),
+            nu=state_like(params, SQUARED, nu_dtype),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -99,7 +111,7 @@ def scale_by_adam(
             else:
                 m_hat = m_new / c1
             u = m_hat / (jnp.sqrt(v_new / c2 + eps_root) + eps)
-            return u.astype(g.dtype), m_new.astype(mu_dtype or m.dtype), v_new.astype(v.dtype)
+            return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
@@ -118,6 +130,8 @@ def scale_by_amsgrad(
     mu_dtype: Any | None = None,
     bias_correction_mu: bool = True,
     bias_correction_nu: bool = True,
+    *,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""AMSGrad: Adam with the running maximum of the second moment.
 
@@ -126,7 +140,9 @@ def scale_by_amsgrad(
         u_t = \frac{\hat m_t}{\sqrt{\hat v^{max}_t + \epsilon_{root}} + \epsilon}
 
     with ``m_hat``, ``v_hat`` as in :func:`scale_by_adam` (each bias correction can be
-    switched off; both off is the paper's form). Defaults equal optax's.
+    switched off; both off is the paper's form). Defaults equal optax's. ``nu`` and
+    ``nu_max`` are real and stored in ``nu_dtype`` (keyword-only; default: the state
+    dtype policy, docs/dtypes.md).
 
     Raises ``ValueError`` for ``eps = eps_root = 0``: a coordinate whose gradient has been 0 at
     every step would get ``0/0 = NaN`` (optax returns NaN there).
@@ -135,14 +151,14 @@ def scale_by_amsgrad(
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.nonzero_denominator("AMSGrad", eps=eps, eps_root=eps_root)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
 
     def init_fn(params):
         return ScaleByAmsgradState(
             count=zero_count(),
-            mu=zeros_like(params, mu_dtype),
-            nu=zeros_like(params),
-            nu_max=zeros_like(params),
+            mu=state_like(params, MOMENT, mu_dtype),
+            nu=state_like(params, SQUARED, nu_dtype),
+            nu_max=state_like(params, SQUARED, nu_dtype),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -158,7 +174,7 @@ def scale_by_amsgrad(
             u = (m_new / c1) / (jnp.sqrt(v_max_new + eps_root) + eps)
             return (
                 u.astype(g.dtype),
-                m_new.astype(mu_dtype or m.dtype),
+                m_new.astype(m.dtype),
                 v_new.astype(v.dtype),
                 v_max_new.astype(v_max.dtype),
             )
@@ -180,16 +196,21 @@ def scale_by_yogi(
     eps: float = 1e-3,
     eps_root: float = 0.0,
     initial_accumulator_value: float = 1e-6,
+    *,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""Yogi: Adam with an additive, sign-controlled second-moment update.
 
     .. math::
-        v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - g_t^2)\, g_t^2,\qquad
+        v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - |g_t|^2)\, |g_t|^2,\qquad
         u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
 
     with ``m_t`` and the bias corrections as in Adam. As in optax, both ``m_0`` and
     ``v_0`` equal ``initial_accumulator_value`` (default 1e-6); ``eps`` defaults to the
-    paper's 1e-3.
+    paper's 1e-3. ``mu_dtype``/``nu_dtype`` (keyword-only) set the moments' storage
+    dtypes (default: the state dtype policy, docs/dtypes.md). For a complex parameter
+    ``m_0 = initial_accumulator_value + 0j`` and ``v`` is real, as in optax.
 
     Raises ``ValueError`` for ``eps``, ``eps_root`` and ``initial_accumulator_value``
     all 0: a coordinate whose gradient has been 0 at every step would get ``0/0 = NaN``
@@ -202,12 +223,13 @@ def scale_by_yogi(
     _checks.nonzero_denominator(
         "Yogi", eps=eps, eps_root=eps_root, initial_accumulator_value=initial_accumulator_value
     )
+    mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
 
     def init_fn(params):
         return ScaleByAdamState(
             count=zero_count(),
-            mu=full_like(params, initial_accumulator_value),
-            nu=full_like(params, initial_accumulator_value),
+            mu=state_like(params, MOMENT, mu_dtype, initial_accumulator_value),
+            nu=state_like(params, SQUARED, nu_dtype, initial_accumulator_value),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -218,8 +240,9 @@ def scale_by_yogi(
 
         def one(g, m, v):
             m_new = ema(g, m, b1, 1)
-            dt = compute_dtype(g, v)
-            g2 = jnp.square(g.astype(dt))
+            g2 = abs_sq(g.astype(compute_dtype(g)))
+            dt = compute_dtype(g2, v)
+            g2 = g2.astype(dt)
             v_new = v.astype(dt) - (1 - b2) * jnp.sign(v.astype(dt) - g2) * g2
             u = (m_new / c1) / (jnp.sqrt(v_new / c2 + eps_root) + eps)
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
@@ -236,8 +259,8 @@ def scale_by_yogi(
 class BoundLrState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32
     mu: Any  # first moment m_t (not bias-corrected), like params
-    nu: Any  # second moment v_t, like params
-    nu_max: Any  # running max of v_t (AMSBound); None for AdaBound
+    nu: Any  # second moment v_t = E|g|^2, shaped like params, real
+    nu_max: Any  # running max of v_t (AMSBound), real; None for AdaBound
 
 
 def bound_lr(
@@ -251,6 +274,7 @@ def bound_lr(
     amsbound: bool = False,
     mu_dtype: Any | None = None,
     base_lr: float | None = None,
+    nu_dtype: Any | None = None,
 ) -> GradientTransformation:
     r"""AdaBound/AMSBound: Adam's per-parameter step size clipped into bounds that
     converge to SGD's learning rate.
@@ -278,6 +302,9 @@ def bound_lr(
     an explicit ``base_lr`` wins. A base known at construction to be 0 raises
     ``ValueError`` (the bounds would divide by it); a traced base of 0 leaves
     ``final_lr`` unscaled rather than dividing by 0.
+    ``v_t`` averages ``|g_t|^2`` (real for complex parameters, so the bounds act on a
+    real step size); ``mu_dtype``/``nu_dtype`` set the storage dtypes (default: the state
+    dtype policy, docs/dtypes.md).
 
     The output is the final, negative step (this transform plays the part of both
     ``scale_by_adam`` and ``scale_by_learning_rate``), because the clipping acts on the
@@ -296,15 +323,15 @@ def bound_lr(
     _checks.non_negative("final_lr", final_lr)
     _checks.positive("gamma", gamma)
     _check_moments(b1, b2, eps, 0.0)
-    mu_dtype = _dtype(mu_dtype)
+    mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
     base = _bound_base_lr(learning_rate, base_lr)
 
     def init_fn(params):
         return BoundLrState(
             count=zero_count(),
-            mu=zeros_like(params, mu_dtype),
-            nu=zeros_like(params),
-            nu_max=zeros_like(params) if amsbound else None,
+            mu=state_like(params, MOMENT, mu_dtype),
+            nu=state_like(params, SQUARED, nu_dtype),
+            nu_max=state_like(params, SQUARED, nu_dtype) if amsbound else None,
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -331,7 +358,7 @@ def bound_lr(
             eta = jnp.clip(step / (jnp.sqrt(denom_v) + eps), lower, upper)
             out = (
                 (-eta * m_new).astype(g.dtype),
-                m_new.astype(mu_dtype or m.dtype),
+                m_new.astype(m.dtype),
                 v_new.astype(v.dtype),
             )
             return out + ((denom_v.astype(v_max.dtype),) if amsbound else ())

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks
+from gradtx import _checks, _tree
 from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, with_spec
 from gradtx._tree import check_same_tree, check_updates, global_norm, safe_increment, zero_count
 from gradtx.transforms._masking import MaskedState
@@ -107,7 +107,7 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     r"""Rescales the whole update so its global L2 norm is at most ``max_norm``.
 
     .. math:: u_t = g_t \cdot \min\!\Big(1, \frac{c}{\lVert g_t \rVert_2}\Big),\qquad
-              \lVert g\rVert_2 = \sqrt{\textstyle\sum_{\text{leaves}} \sum g^2}
+              \lVert g\rVert_2 = \sqrt{\textstyle\sum_{\text{leaves}} \sum |g|^2}
 
     The norm is one reduction over every leaf (it stays correct when leaves are
     sharded: XLA inserts the cross-device sum). Same as ``optax.clip_by_global_norm``.
@@ -138,6 +138,17 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     )
 
 
+def _normal(key: jax.Array, g: jax.Array) -> jax.Array:
+    """Standard normal noise shaped like ``g``. For a complex ``g`` of shape ``s`` the
+    real and imaginary parts are each standard normal, drawn as one real array of shape
+    ``s + (2,)`` (real parts ``[..., 0]``, imaginary parts ``[..., 1]``): exactly the noise
+    the real split of ``g`` (a leaf of shape ``s + (2,)``) gets from the same key."""
+    if not jnp.iscomplexobj(g):
+        return jax.random.normal(key, g.shape, g.dtype)
+    pair = jax.random.normal(key, (*g.shape, 2), _tree.real_dtype(g.dtype))
+    return jax.lax.complex(pair[..., 0], pair[..., 1])
+
+
 class AddNoiseState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32
     rng_key: jax.Array  # a PRNG key, split once per update
@@ -151,7 +162,11 @@ def add_noise(
 
     ``seed`` is an int or a PRNG key. The paper's defaults are ``eta`` in
     {0.01, 0.3, 1.0} and ``gamma = 0.55``. Given the same ``eta``, ``gamma`` and seed the
-    noise equals ``optax.add_noise``'s.
+    noise on real leaves equals ``optax.add_noise``'s. A complex leaf gets noise of
+    variance ``sigma_t^2`` on its real part and on its imaginary part, each as a real
+    parameter would (optax splits ``sigma_t^2`` between the two parts); the numbers are
+    those its real split (a real leaf of shape ``shape + (2,)`` holding
+    ``(Re, Im)``) would get.
 
     Reference: Neelakantan et al., *Adding Gradient Noise Improves Learning for Very
     Deep Networks*, 2015.
@@ -181,8 +196,7 @@ def add_noise(
         leaves, treedef = jax.tree.flatten(updates)
         keys = jax.random.split(sample_key, len(leaves)) if leaves else []
         noisy = [
-            g + (std * jax.random.normal(k, g.shape, g.dtype)).astype(g.dtype)
-            for g, k in zip(leaves, keys, strict=True)
+            g + (std * _normal(k, g)).astype(g.dtype) for g, k in zip(leaves, keys, strict=True)
         ]
         return treedef.unflatten(noisy), AddNoiseState(count=count, rng_key=rng_key)
 

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._base import GradientTransformation, with_spec
-from gradtx._tree import cast, check_updates, compute_dtype, map_outputs, zeros_like
+from gradtx._tree import MOMENT, check_updates, compute_dtype, map_outputs, state_like
 
 
 class TraceState(NamedTuple):
-    trace: Any  # like params (dtype accumulator_dtype or the params')
+    trace: Any  # like params (dtype: accumulator_dtype or the state policy, docs/dtypes.md)
 
 
 def trace(
@@ -33,29 +33,43 @@ def trace(
     Args:
       decay: ``beta`` in ``[0, 1)``.
       nesterov: use Nesterov's look-ahead form.
-      accumulator_dtype: dtype of the trace (default: the parameters').
+      accumulator_dtype: storage dtype of the trace. Default: the state dtype policy
+        (docs/dtypes.md): the parameters' dtype, but float32 for float16 parameters,
+        whose range (65504) a momentum sum ``g / (1 - beta)`` leaves for ``|g| > 6550``.
+        A real dtype for a complex parameter means the complex dtype of that precision.
+
+    Returns:
+      The transformation. Its updates are in the wider of the gradient's and the
+      trace's dtype (as in optax), so a momentum step of float16 parameters, held in
+      float32, does not overflow before the learning rate scales it;
+      :func:`gradtx.apply_updates` casts the sum back to the parameters' dtype.
+
+    Raises:
+      ValueError: ``decay`` outside ``[0, 1)``.
+      TypeError: ``accumulator_dtype`` is not a floating dtype.
 
     References: Polyak, *Some methods of speeding up the convergence of iteration
     methods*, 1964; Sutskever et al., *On the importance of initialization and momentum
     in deep learning*, ICML 2013.
     """
     _checks.decay_rate("decay", decay)
-    accumulator_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
+    accumulator_dtype = _checks.state_dtype("accumulator_dtype", accumulator_dtype)
 
     def init_fn(params):
-        return TraceState(trace=zeros_like(params, accumulator_dtype))
+        return TraceState(trace=state_like(params, MOMENT, accumulator_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         check_updates(updates, state.trace)
 
         def one(g, t):
-            v = g.astype(compute_dtype(g, t)) + decay * t.astype(compute_dtype(g, t))
-            u = g + decay * v if nesterov else v
-            return u.astype(g.dtype), v.astype(t.dtype)
+            dt = compute_dtype(g, t)
+            v = g.astype(dt) + decay * t.astype(dt)
+            u = g.astype(dt) + decay * v if nesterov else v
+            return u.astype(jnp.promote_types(g.dtype, t.dtype)), v.astype(t.dtype)
 
         new_updates, new_trace = map_outputs(one, updates, state.trace) or (updates, state.trace)
-        return new_updates, TraceState(trace=cast(new_trace, accumulator_dtype))
+        return new_updates, TraceState(trace=new_trace)
 
     return with_spec(
         GradientTransformation(init_fn, update_fn), "trace", decay=decay, nesterov=nesterov,

@@ -210,6 +210,7 @@ TRANSFORMS: list[Row] = [
             m.adam(0.01), 2, should_skip_update_fn=m.skip_not_finite, accumulator_dtype="float32"
         ).gradient_transformation(),
         "MultiSteps",
+    ),
     _r(
         "split_real_and_imaginary",
         lambda m: m.contrib.split_real_and_imaginary(m.adam(0.01)),

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
+
 import gradtx
 
 
@@ -56,6 +58,16 @@ TRANSFORMS: list[Row] = [
     _r("adabound", lambda m: m.adabound(0.01, weight_decay=0.01)),
     _r("adabound_schedule", lambda m: m.adabound(_sched(m)), "adabound"),
     _r("amsbound", lambda m: m.amsbound(0.01, gamma=0.05)),
+    _r("lamb", lambda m: m.lamb(0.01, weight_decay=0.01)),
+    _r("lars", lambda m: m.lars(0.1, weight_decay=1e-4)),
+    _r(
+        "lars_masked_nesterov",
+        lambda m: m.lars(0.1, weight_decay=1e-4, weight_decay_mask=lambda p: jax.tree.map(
+            lambda x: x.ndim > 1, p), trust_ratio_mask=lambda p: jax.tree.map(
+            lambda x: x.ndim > 1, p), nesterov=True),
+        "lars",
+    ),
+    _r("fromage", lambda m: m.fromage(0.01)),
     # --- building blocks ---
     _r("identity", lambda m: m.identity()),
     _r("scale", lambda m: m.scale(-0.1)),
@@ -71,6 +83,9 @@ TRANSFORMS: list[Row] = [
     _r("scale_by_yogi", lambda m: m.scale_by_yogi()),
     _r("bound_lr", lambda m: m.bound_lr(0.01)),
     _r("bound_lr_amsbound", lambda m: m.bound_lr(0.01, amsbound=True), "bound_lr"),
+    _r("scale_by_trust_ratio", lambda m: m.scale_by_trust_ratio(min_norm=1e-6)),
+    _r("scale_by_param_block_norm", lambda m: m.scale_by_param_block_norm()),
+    _r("scale_by_param_block_rms", lambda m: m.scale_by_param_block_rms()),
     _r("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),
     _r("add_noise", lambda m: m.add_noise(0.01, 0.55, 0)),

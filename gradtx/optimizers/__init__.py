@@ -15,6 +15,7 @@ from gradtx.optimizers._classic import (
     sgd,
     yogi,
 )
+from gradtx.optimizers._layerwise import fromage, lamb, lars
 
 __all__ = [
     "adabound",
@@ -24,6 +25,9 @@ __all__ = [
     "adamw",
     "amsbound",
     "amsgrad",
+    "fromage",
+    "lamb",
+    "lars",
     "nadam",
     "rmsprop",
     "sgd",

@@ -32,6 +32,12 @@ from gradtx.transforms._scaling import (
     scale_by_learning_rate,
     scale_by_schedule,
 )
+from gradtx.transforms._trust_ratio import (
+    ScaleByTrustRatioState,
+    scale_by_param_block_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
+)
 
 __all__ = [
     "AddNoiseState",
@@ -42,6 +48,7 @@ __all__ = [
     "ScaleByRmsState",
     "ScaleByRssState",
     "ScaleByScheduleState",
+    "ScaleByTrustRatioState",
     "TraceState",
     "WeightDecayState",
     "add_decayed_weights",
@@ -53,10 +60,13 @@ __all__ = [
     "scale_by_adam",
     "scale_by_amsgrad",
     "scale_by_learning_rate",
+    "scale_by_param_block_norm",
+    "scale_by_param_block_rms",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",
     "scale_by_stddev",
+    "scale_by_trust_ratio",
     "scale_by_yogi",
     "trace",
 ]

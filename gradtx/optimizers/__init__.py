@@ -15,9 +15,11 @@ from gradtx.optimizers._classic import (
     sgd,
     yogi,
 )
+from gradtx.optimizers._factored import adafactor, sm3
 from gradtx.optimizers._layerwise import fromage, lamb, lars
 
 __all__ = [
+    "adafactor",
     "adabound",
     "adadelta",
     "adagrad",
@@ -31,5 +33,6 @@ __all__ = [
     "nadam",
     "rmsprop",
     "sgd",
+    "sm3",
     "yogi",
 ]

@@ -18,6 +18,25 @@ from gradtx.transforms._adam import (
     scale_by_amsgrad,
     scale_by_yogi,
 )
+from gradtx.transforms._dog import (
+    ScaleByDistanceOverGradientsState,
+    scale_by_distance_over_gradients,
+)
+from gradtx.transforms._factored import (
+    FactoredState,
+    ScaleBySM3State,
+    clip_by_block_rms,
+    scale_by_factored_rms,
+    scale_by_sm3,
+)
+from gradtx.transforms._linesearch import (
+    BacktrackingLinesearchInfo,
+    ScaleByBacktrackingLinesearchState,
+    ScaleByLBFGSState,
+    scale_by_backtracking_linesearch,
+    scale_by_lbfgs,
+    value_and_grad_from_state,
+)
 from gradtx.transforms._modifiers import (
     AddNoiseState,
     WeightDecayState,
@@ -41,12 +60,18 @@ from gradtx.transforms._trust_ratio import (
 
 __all__ = [
     "AddNoiseState",
+    "BacktrackingLinesearchInfo",
     "BoundLrState",
+    "FactoredState",
     "ScaleByAdaDeltaState",
     "ScaleByAdamState",
     "ScaleByAmsgradState",
+    "ScaleByBacktrackingLinesearchState",
+    "ScaleByDistanceOverGradientsState",
+    "ScaleByLBFGSState",
     "ScaleByRmsState",
     "ScaleByRssState",
+    "ScaleBySM3State",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
     "TraceState",
@@ -54,19 +79,26 @@ __all__ = [
     "add_decayed_weights",
     "add_noise",
     "bound_lr",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "scale",
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_amsgrad",
+    "scale_by_backtracking_linesearch",
+    "scale_by_distance_over_gradients",
+    "scale_by_factored_rms",
+    "scale_by_lbfgs",
     "scale_by_learning_rate",
     "scale_by_param_block_norm",
     "scale_by_param_block_rms",
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_schedule",
+    "scale_by_sm3",
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
     "trace",
+    "value_and_grad_from_state",
 ]

@@ -77,6 +77,7 @@ MASK = {"big": True, "matrix": True, "tensor": False, "vector": False, "scalar":
 # optax's SM3 fails on a 0-d leaf (its accumulator list is empty): compared without it
 NO_SCALAR = tuple(k for k in SHAPES if k != "scalar")
 
+
 # (name, make(module) for gradtx and, where optax has it, optax; reference; in optax)
 def _block(make_block, ref_block, lr=0.01):
     """A building block followed by ``scale(-lr)`` (alone, a scaling by the parameter
@@ -88,8 +89,11 @@ def _block(make_block, ref_block, lr=0.01):
 
 
 CASES = [
-    ("scale_by_trust_ratio", *_block(lambda m: m.scale_by_trust_ratio(), R.ScaleByTrustRatio),
-     True),
+    (
+        "scale_by_trust_ratio",
+        *_block(lambda m: m.scale_by_trust_ratio(), R.ScaleByTrustRatio),
+        True,
+    ),
     (
         "scale_by_trust_ratio_args",
         *_block(
@@ -119,12 +123,24 @@ CASES = [
     (
         "lars_masks_nesterov",
         lambda m: m.lars(
-            decay_schedule, weight_decay=0.01, weight_decay_mask=mask_fn, trust_coefficient=0.01,
-            eps=1e-4, trust_ratio_mask=mask_fn, momentum=0.8, nesterov=True,
+            decay_schedule,
+            weight_decay=0.01,
+            weight_decay_mask=mask_fn,
+            trust_coefficient=0.01,
+            eps=1e-4,
+            trust_ratio_mask=mask_fn,
+            momentum=0.8,
+            nesterov=True,
         ),
         lambda: R.LARS(
-            decay_schedule, weight_decay=0.01, weight_decay_mask=MASK, trust_coefficient=0.01,
-            eps=1e-4, trust_ratio_mask=MASK, momentum=0.8, nesterov=True,
+            decay_schedule,
+            weight_decay=0.01,
+            weight_decay_mask=MASK,
+            trust_coefficient=0.01,
+            eps=1e-4,
+            trust_ratio_mask=MASK,
+            momentum=0.8,
+            nesterov=True,
         ),
         True,
     ),  # fmt: skip
@@ -143,8 +159,9 @@ CASES = [
     (
         "scale_by_factored_rms_small_dims",
         *_block(
-            lambda m: m.scale_by_factored_rms(decay_rate=0.5, step_offset=-3,
-                                              min_dim_size_to_factor=3, epsilon=1e-20),
+            lambda m: m.scale_by_factored_rms(
+                decay_rate=0.5, step_offset=-3, min_dim_size_to_factor=3, epsilon=1e-20
+            ),
             lambda: R.ScaleByFactoredRms(True, 0.5, -3, 3, 1e-20),
         ),
         True,
@@ -158,21 +175,34 @@ CASES = [
     (
         "adafactor_all_links",
         lambda m: m.adafactor(
-            decay_schedule, min_dim_size_to_factor=3, decay_rate=0.7, decay_offset=-2,
-            clipping_threshold=0.5, momentum=0.9, weight_decay_rate=0.01, eps=1e-20,
+            decay_schedule,
+            min_dim_size_to_factor=3,
+            decay_rate=0.7,
+            decay_offset=-2,
+            clipping_threshold=0.5,
+            momentum=0.9,
+            weight_decay_rate=0.01,
+            eps=1e-20,
             weight_decay_mask=mask_fn,
         ),
         lambda: R.Adafactor(
-            decay_schedule, min_dim=3, decay_rate=0.7, decay_offset=-2,
-            clipping_threshold=0.5, momentum=0.9, weight_decay_rate=0.01, eps=1e-20,
+            decay_schedule,
+            min_dim=3,
+            decay_rate=0.7,
+            decay_offset=-2,
+            clipping_threshold=0.5,
+            momentum=0.9,
+            weight_decay_rate=0.01,
+            eps=1e-20,
             weight_decay_mask=MASK,
         ),
         True,
     ),  # fmt: skip
     (
         "adafactor_unfactored_no_clip_no_scale",
-        lambda m: m.adafactor(0.01, multiply_by_parameter_scale=False,
-                              clipping_threshold=None, factored=False),
+        lambda m: m.adafactor(
+            0.01, multiply_by_parameter_scale=False, clipping_threshold=None, factored=False
+        ),
         lambda: R.Adafactor(0.01, param_scale=False, clipping_threshold=None, factored=False),
         True,
     ),  # fmt: skip
@@ -188,8 +218,9 @@ CASES = [
     # optax's DoG returns a (1,)-shaped update for a 0-d leaf: compared without it
     (
         "scale_by_distance_over_gradients",
-        *_block(lambda m: m.scale_by_distance_over_gradients(),
-                R.ScaleByDistanceOverGradients, 1.0),
+        *_block(
+            lambda m: m.scale_by_distance_over_gradients(), R.ScaleByDistanceOverGradients, 1.0
+        ),
         True,
         NO_SCALAR,
     ),
@@ -237,8 +268,7 @@ BAD_HYPERPARAMETERS = [
     (lambda: gradtx.fromage(0.01, min_norm=-1.0), "min_norm", "-1.0"),
     (lambda: gradtx.scale_by_factored_rms(decay_rate=-0.8), "decay_rate", "-0.8"),
     (lambda: gradtx.scale_by_factored_rms(epsilon=-1.0), "epsilon", "-1.0"),
-    (lambda: gradtx.scale_by_factored_rms(min_dim_size_to_factor=0), "min_dim_size_to_factor",
-     "0"),
+    (lambda: gradtx.scale_by_factored_rms(min_dim_size_to_factor=0), "min_dim_size_to_factor", "0"),
     (lambda: gradtx.clip_by_block_rms(0.0), "threshold", "0.0"),
     (lambda: gradtx.adafactor(-0.1), "learning_rate", "-0.1"),
     (lambda: gradtx.adafactor(clipping_threshold=-1.0), "clipping_threshold", "-1.0"),
@@ -256,12 +286,21 @@ BAD_HYPERPARAMETERS = [
     (lambda: gradtx.scale_by_lbfgs(memory_size=0), "memory_size", "0"),
     (lambda: gradtx.scale_by_backtracking_linesearch(-1), "max_backtracking_steps", "-1"),
     (lambda: gradtx.scale_by_backtracking_linesearch(5, slope_rtol=1.0), "slope_rtol", "1.0"),
-    (lambda: gradtx.scale_by_backtracking_linesearch(5, decrease_factor=1.0),
-     "decrease_factor", "1.0"),
-    (lambda: gradtx.scale_by_backtracking_linesearch(5, increase_factor=0.5),
-     "increase_factor", "0.5"),
-    (lambda: gradtx.scale_by_backtracking_linesearch(5, max_learning_rate=0.0),
-     "max_learning_rate", "0.0"),
+    (
+        lambda: gradtx.scale_by_backtracking_linesearch(5, decrease_factor=1.0),
+        "decrease_factor",
+        "1.0",
+    ),
+    (
+        lambda: gradtx.scale_by_backtracking_linesearch(5, increase_factor=0.5),
+        "increase_factor",
+        "0.5",
+    ),
+    (
+        lambda: gradtx.scale_by_backtracking_linesearch(5, max_learning_rate=0.0),
+        "max_learning_rate",
+        "0.0",
+    ),
     (lambda: gradtx.scale_by_backtracking_linesearch(5, atol=-1.0), "atol", "-1.0"),
 ]
 
@@ -367,9 +406,11 @@ class ContractTest(parameterized.TestCase):
     @parameterized.parameters("scale_by_trust_ratio", "scale_by_param_block_norm",
                               "scale_by_param_block_rms", "lamb", "lars", "fromage")  # fmt: skip
     def test_update_without_params_raises(self, name):
-        tx = getattr(gradtx, name)(0.1) if name in ("lamb", "lars", "fromage") else getattr(
-            gradtx, name
-        )()
+        tx = (
+            getattr(gradtx, name)(0.1)
+            if name in ("lamb", "lars", "fromage")
+            else getattr(gradtx, name)()
+        )
         g = jax.tree.map(lambda x: x[0], GRADS)
         with pytest.raises(ValueError, match="params"):
             tx.update(g, tx.init(PARAMS))
@@ -491,7 +532,8 @@ class LineSearchTest(parameterized.TestCase):
         np.testing.assert_allclose(etas, etas_o, rtol=1e-5)
         np.testing.assert_allclose(xs, xs_o, rtol=1e-5, atol=1e-6)
         xs_ref, etas_ref = R.backtracking_descent(
-            rosenbrock_np, rosenbrock_grad_np, X0.astype(np.float64), 40, 60)
+            rosenbrock_np, rosenbrock_grad_np, X0.astype(np.float64), 40, 60
+        )
         np.testing.assert_allclose(etas, etas_ref, rtol=1e-4)
         np.testing.assert_allclose(xs, xs_ref, rtol=1e-3, atol=1e-4)
 

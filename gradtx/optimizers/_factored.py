@@ -45,7 +45,7 @@ def _momentum(decay: float, dtype: Any) -> GradientTransformation:
         del params, extra_args
         check_updates(updates, state.ema)
         new = jax.tree.map(
-            lambda u, m: ((1 - decay) * u + decay * m.astype(u.dtype)), updates, state.ema
+            lambda u, m: (1 - decay) * u + decay * m.astype(u.dtype), updates, state.ema
         )
         stored = jax.tree.map(lambda x, m: x.astype(m.dtype), new, state.ema)
         return new, EmaLinkState(count=safe_increment(state.count), ema=stored)
@@ -186,8 +186,7 @@ def sm3(learning_rate: ScalarOrSchedule, momentum: float = 0.9) -> GradientTrans
     _checks.decay_rate("momentum", momentum)
     return chain(
         scale_by_sm3(momentum),
-        scale_by_learning_rate(learning_rate) if callable(learning_rate) else scale(
-            -learning_rate),
+        scale_by_learning_rate(learning_rate) if callable(learning_rate) else scale(-learning_rate),
     )
 
 

@@ -218,8 +218,9 @@ def lars(
     _checks.decay_rate("momentum", momentum)
     return chain(
         _decayed_weights(weight_decay, weight_decay_mask),
-        _masked(scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps),
-                trust_ratio_mask),
+        _masked(
+            scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps), trust_ratio_mask
+        ),
         scale_by_learning_rate(learning_rate),
         trace(momentum, nesterov),
     )

@@ -284,9 +284,7 @@ def scale_by_sm3(b1: float = 0.9, b2: float = 1.0, eps: float = 1e-8) -> Gradien
                 return [jnp.zeros((), p.dtype)]
             return [jnp.zeros((p.shape[i],), p.dtype) for i in range(p.ndim)]
 
-        return ScaleBySM3State(
-            mu=jax.tree.map(accumulators, params), nu=zeros_like(params)
-        )
+        return ScaleBySM3State(mu=jax.tree.map(accumulators, params), nu=zeros_like(params))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -159,8 +159,6 @@ def scale_by_lbfgs(
     return GradientTransformation(init_fn, update_fn)
 
 
-
-
 # ----------------------------------------------------------------------------------------
 # Backtracking (Armijo) line search
 # ----------------------------------------------------------------------------------------
@@ -272,13 +270,10 @@ def scale_by_backtracking_linesearch(
         or max_backtracking_steps < 0
     ):
         raise ValueError(
-            "max_backtracking_steps must be a non-negative integer, got "
-            f"{max_backtracking_steps!r}"
+            f"max_backtracking_steps must be a non-negative integer, got {max_backtracking_steps!r}"
         )
     _checks.check_range("slope_rtol", slope_rtol, 0.0, 1.0, high_open=True)
-    _checks.check_range(
-        "decrease_factor", decrease_factor, 0.0, 1.0, low_open=True, high_open=True
-    )
+    _checks.check_range("decrease_factor", decrease_factor, 0.0, 1.0, low_open=True, high_open=True)
     _checks.check_range("increase_factor", increase_factor, 1.0)
     _checks.positive("max_learning_rate", max_learning_rate)
     _checks.non_negative("atol", atol)

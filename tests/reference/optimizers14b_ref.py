@@ -121,8 +121,6 @@ class Fromage(Ref):
         return out
 
 
-
-
 # ----------------------------------------------------------------------------------------
 # Factored second moments (Adafactor) and SM3
 # ----------------------------------------------------------------------------------------
@@ -257,9 +255,7 @@ class ScaleBySM3(Ref):
         self.acc = {}
         for k, p in params.items():
             shape = np.shape(p)
-            self.acc[k] = (
-                [np.zeros(shape)] if len(shape) < 2 else [np.zeros(n) for n in shape]
-            )
+            self.acc[k] = [np.zeros(shape)] if len(shape) < 2 else [np.zeros(n) for n in shape]
 
     def update(self, grads, params=None):
         out = {}
@@ -279,8 +275,7 @@ class ScaleBySM3(Ref):
                 self.acc[k] = [nu]
             else:
                 self.acc[k] = [
-                    nu.max(axis=tuple(j for j in range(g.ndim) if j != i))
-                    for i in range(g.ndim)
+                    nu.max(axis=tuple(j for j in range(g.ndim) if j != i)) for i in range(g.ndim)
                 ]
             m = self.b1 * self.state["m"][k] + (1 - self.b1) * scaled
             self.state["m"][k] = m
@@ -342,7 +337,7 @@ class ScaleByLBFGS(Ref):
         out, i = {}, 0
         for k in self.keys:
             n = int(np.prod(self.shapes[k]))
-            out[k] = v[i:i + n].reshape(self.shapes[k])
+            out[k] = v[i : i + n].reshape(self.shapes[k])
             i += n
         return out
 
@@ -354,7 +349,7 @@ class ScaleByLBFGS(Ref):
             s, y = p - self.prev[0], g - self.prev[1]
             sy = float(s @ y)
             self.pairs.append((s, y, 0.0 if sy == 0.0 else 1.0 / sy))
-            self.pairs = self.pairs[-self.m:]
+            self.pairs = self.pairs[-self.m :]
             yy = float(y @ y)
             gamma = (sy / yy if yy > 0 else 1.0) if self.scale else 1.0
         self.prev = (p, g)

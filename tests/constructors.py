@@ -67,6 +67,20 @@ def _on_plain_params(m, tx):
         return u.fast, (inner, m.apply_updates(slow, u.slow))
 
     return m.GradientTransformation(init, update)
+def _sq_norm(p):
+    return sum(jax.numpy.sum(jax.numpy.abs(x) ** 2) for x in jax.tree.leaves(p))
+
+
+def _backtracking(m):
+    """The line search with the value and gradient of ``|p|^2`` supplied at each update
+    (its ``update`` needs ``value``, ``grad`` and ``value_fn``)."""
+    ls = m.scale_by_backtracking_linesearch(5, store_grad=True)
+
+    def update(updates, state, params=None, **extra):
+        value, grad = jax.value_and_grad(_sq_norm)(params)
+        return ls.update(updates, state, params, value=value, grad=grad, value_fn=_sq_norm)
+
+    return m.GradientTransformation(ls.init, update)
 
 
 def _sched(m):
@@ -114,6 +128,23 @@ TRANSFORMS: list[Row] = [
     _r("novograd", lambda m: m.novograd(0.01, weight_decay=0.01)),
     _r("polyak_sgd", lambda m: m.polyak_sgd(0.5), value=1.0),
     _r("asgd", lambda m: m.asgd(0.01, t0=2)),
+    _r("lamb", lambda m: m.lamb(0.01, weight_decay=0.01)),
+    _r("lars", lambda m: m.lars(0.1, weight_decay=1e-4)),
+    _r(
+        "lars_masked_nesterov",
+        lambda m: m.lars(0.1, weight_decay=1e-4, weight_decay_mask=lambda p: jax.tree.map(
+            lambda x: x.ndim > 1, p), trust_ratio_mask=lambda p: jax.tree.map(
+            lambda x: x.ndim > 1, p), nesterov=True),
+        "lars",
+    ),
+    _r("fromage", lambda m: m.fromage(0.01)),
+    _r("adafactor", lambda m: m.adafactor(0.01, min_dim_size_to_factor=2)),
+    _r(
+        "adafactor_momentum_wd",
+        lambda m: m.adafactor(_sched(m), momentum=0.9, weight_decay_rate=1e-3),
+        "adafactor",
+    ),
+    _r("sm3", lambda m: m.sm3(0.01)),
     # --- building blocks ---
     _r("identity", lambda m: m.identity()),
     _r("scale", lambda m: m.scale(-0.1)),
@@ -141,6 +172,18 @@ TRANSFORMS: list[Row] = [
     _r("scale_by_novograd", lambda m: m.scale_by_novograd()),
     _r("scale_by_polyak", lambda m: m.scale_by_polyak(), value=1.0),
     _r("bound_lr_amsbound", lambda m: m.bound_lr(0.01, amsbound=True), "bound_lr"),
+    _r("scale_by_trust_ratio", lambda m: m.scale_by_trust_ratio(min_norm=1e-6)),
+    _r("scale_by_param_block_norm", lambda m: m.scale_by_param_block_norm()),
+    _r("scale_by_param_block_rms", lambda m: m.scale_by_param_block_rms()),
+    _r("scale_by_factored_rms", lambda m: m.scale_by_factored_rms(min_dim_size_to_factor=2)),
+    _r("clip_by_block_rms", lambda m: m.clip_by_block_rms(1.0)),
+    _r("scale_by_sm3", lambda m: m.scale_by_sm3()),
+    _r(
+        "scale_by_distance_over_gradients",
+        lambda m: m.scale_by_distance_over_gradients(global_scale=-1.0),
+    ),
+    _r("scale_by_lbfgs", lambda m: m.scale_by_lbfgs(memory_size=3)),
+    _r("scale_by_backtracking_linesearch", _backtracking),
     _r("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),
     _r("add_noise", lambda m: m.add_noise(0.01, 0.55, 0)),
@@ -272,6 +315,7 @@ NOT_CONSTRUCTORS = frozenset(
         "state_shardings",
         "unpack",
         "update_and_apply",
+        "value_and_grad_from_state",
         "vmap_sweep",
     }
 )

@@ -19,6 +19,8 @@ from gradtx.optimizers._classic import (
     sgd,
     yogi,
 )
+from gradtx.optimizers._factored import adafactor, sm3
+from gradtx.optimizers._layerwise import fromage, lamb, lars
 from gradtx.optimizers._lion import lion
 from gradtx.optimizers._nadamw import nadamw
 from gradtx.optimizers._noisy_sgd import noisy_sgd
@@ -38,6 +40,7 @@ __all__ = [
     "adabelief",
     "adabound",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -47,6 +50,9 @@ __all__ = [
     "amsbound",
     "amsgrad",
     "asgd",
+    "fromage",
+    "lamb",
+    "lars",
     "lion",
     "nadam",
     "nadamw",
@@ -62,5 +68,6 @@ __all__ = [
     "sgd",
     "sign_sgd",
     "signum",
+    "sm3",
     "yogi",
 ]

@@ -60,6 +60,22 @@ from gradtx.transforms import (
 # --- schedules (gradtx.schedules) ---
 # isort: split
 from gradtx import datasets, schedules
+from gradtx.schedules import exponential_decay
+from gradtx.schedules._optax_names import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # isort: split

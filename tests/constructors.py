@@ -119,6 +119,31 @@ SCHEDULES: list[tuple[str, Callable[[Any], Any]]] = [
     ("one_cycle", lambda s: s.one_cycle(0.1, 30)),
     ("join", lambda s: s.join([s.constant(0.1), s.linear(0.1, 0.0, 10)], [10])),
     ("from_function", lambda s: s.from_function(lambda k: 0.1 / (1.0 + k))),
+    # optax's names (also gradtx.<name>; tests/test_optax_schedules.py)
+    ("constant_schedule", lambda s: s.constant_schedule(0.1)),
+    ("polynomial_schedule", lambda s: s.polynomial_schedule(0.1, 0.001, 2.0, 30)),
+    ("linear_schedule", lambda s: s.linear_schedule(0.1, 0.001, 30)),
+    ("warmup_constant_schedule", lambda s: s.warmup_constant_schedule(0.0, 0.1, 5)),
+    ("piecewise_constant_schedule", lambda s: s.piecewise_constant_schedule(0.1, {10: 0.5})),
+    ("cosine_decay_schedule", lambda s: s.cosine_decay_schedule(0.1, 30)),
+    ("warmup_cosine_decay_schedule", lambda s: s.warmup_cosine_decay_schedule(0.0, 0.1, 5, 30)),
+    (
+        "warmup_exponential_decay_schedule",
+        lambda s: s.warmup_exponential_decay_schedule(0.0, 0.1, 5, 10, 0.5),
+    ),
+    ("join_schedules", lambda s: s.join_schedules([0.1, s.linear_schedule(0.1, 0.0, 10)], [10])),
+    (
+        "sgdr_schedule",
+        lambda s: s.sgdr_schedule(
+            [dict(init_value=0.0, peak_value=0.1, warmup_steps=2, decay_steps=10)] * 2
+        ),
+    ),
+    (
+        "piecewise_interpolate_schedule",
+        lambda s: s.piecewise_interpolate_schedule("cosine", 0.1, {10: 0.5, 20: 0.1}),
+    ),
+    ("cosine_onecycle_schedule", lambda s: s.cosine_onecycle_schedule(30, 0.1)),
+    ("linear_onecycle_schedule", lambda s: s.linear_onecycle_schedule(30, 0.1)),
 ]
 
 # Public callables that build no transformation or schedule (helpers, step builders,

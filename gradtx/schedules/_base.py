@@ -142,6 +142,10 @@ class Schedule:
     """
 
     # --- hooks for subclasses -------------------------------------------------------
+    # False for the optax-named kinds (gradtx.schedules._optax_names), which reproduce
+    # optax's values at negative steps too instead of clamping the step to 0.
+    _clamp_negative_steps = True
+
     def _normalize(self) -> None:
         """Validates the static fields, converts them to canonical Python values, and
         raises ``ValueError`` for bad float hyperparameters (concrete ones only)."""
@@ -178,7 +182,9 @@ class Schedule:
         step = jnp.asarray(step)
         if not jnp.issubdtype(step.dtype, jnp.integer):
             step = jnp.trunc(step)
-        step = jnp.maximum(step.astype(jnp.int32), 0)
+        step = step.astype(jnp.int32)
+        if self._clamp_negative_steps:
+            step = jnp.maximum(step, 0)
         value = jnp.asarray(self._value(step), jnp.float32)
         return value + jnp.zeros(step.shape, jnp.float32)
 

@@ -102,6 +102,11 @@ from gradtx.lr_finder import LRRangeTestResult, lr_range_test
 # isort: split
 from gradtx.sharding import bytes_per_device, fsdp_shardings, make_train_step, state_shardings
 
+# --- pytree utilities (optax.tree / optax.tree_utils) and safe numerics ---
+# isort: split
+from gradtx import tree, tree_utils
+from gradtx.tree._numerics import safe_int32_increment, safe_norm, safe_root_mean_squares
+
 # isort: split
 # --- performance ---
 from gradtx import native

@@ -102,6 +102,25 @@ from gradtx.lr_finder import LRRangeTestResult, lr_range_test
 # isort: split
 from gradtx.sharding import bytes_per_device, fsdp_shardings, make_train_step, state_shardings
 
+# --- optax's clipping and small transforms ---
+# isort: split
+from gradtx.hyperparams import inject_stateful_hyperparams
+from gradtx.transforms._clipping import (
+    AdaptiveGradClipState,
+    ClipState,
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
+from gradtx.transforms._small import (
+    NonNegativeParamsState,
+    centralize,
+    keep_params_nonnegative,
+    scale_gradient,
+)
+
 # --- pytree utilities (optax.tree / optax.tree_utils) and safe numerics ---
 # isort: split
 from gradtx import tree, tree_utils

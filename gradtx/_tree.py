@@ -124,9 +124,10 @@ def zero_count() -> jax.Array:
     return jnp.zeros([], jnp.int32)
 
 
-def global_norm(tree: Any) -> jax.Array:
-    """``sqrt(sum of squares of every element)``, accumulated in float32."""
-    leaves = jax.tree.leaves(tree)
+def global_norm(updates: Any) -> jax.Array:
+    """``sqrt(sum of squares of every element)``, accumulated in float32 (``updates``:
+    optax's parameter name; any pytree)."""
+    leaves = jax.tree.leaves(updates)
     if not leaves:
         return jnp.zeros([], jnp.float32)
     return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(compute_dtype(x)))) for x in leaves))

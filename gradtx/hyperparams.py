@@ -259,6 +259,32 @@ def inject_hyperparams(
     return wrapped_factory
 
 
+def inject_stateful_hyperparams(
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any | None = None,
+) -> Callable[..., GradientTransformation]:
+    """optax's deprecated alias of :func:`inject_hyperparams` (same arguments, same
+    optimiser); warns ``DeprecationWarning`` as optax 0.2.8 does.
+
+    Example:
+      >>> import warnings, gradtx
+      >>> with warnings.catch_warnings():
+      ...     warnings.simplefilter("ignore", DeprecationWarning)
+      ...     opt = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=0.1)
+      >>> sorted(opt.init({}).hyperparams)
+      ['learning_rate']
+    """
+    import warnings
+
+    warnings.warn(
+        "inject_stateful_hyperparams is deprecated, use inject_hyperparams instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return inject_hyperparams(inner_factory, static_args, hyperparam_dtype)
+
+
 def set_hyperparams(state: Any, **values: Any) -> Any:
     """Returns ``state`` with some injected hyperparameters replaced, for the next update.
 

@@ -74,6 +74,17 @@ TRANSFORMS: list[Row] = [
     _r("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),
     _r("add_noise", lambda m: m.add_noise(0.01, 0.55, 0)),
+    _r("add_noise_key", lambda m: m.add_noise(0.01, 0.55, key=0), "add_noise"),
+    # optax's clipping and small transforms (tests/test_optax_clipping.py)
+    _r("clip", lambda m: m.clip(1.0)),
+    _r("clip_by_block_rms", lambda m: m.clip_by_block_rms(1.0)),
+    _r("adaptive_grad_clip", lambda m: m.adaptive_grad_clip(0.1)),
+    _r("centralize", lambda m: m.centralize()),
+    _r(
+        "keep_params_nonnegative",
+        lambda m: m.chain(m.sgd(0.1), m.keep_params_nonnegative()),
+        "keep_params_nonnegative",
+    ),
     # --- wrappers and combinators ---
     _r(
         "chain",
@@ -84,6 +95,10 @@ TRANSFORMS: list[Row] = [
         "inject_hyperparams_schedule",
         lambda m: m.inject_hyperparams(m.sgd)(learning_rate=_sched(m), momentum=0.9),
         "inject_hyperparams",
+    ),
+    _r(
+        "inject_stateful_hyperparams",
+        lambda m: m.inject_stateful_hyperparams(m.sgd)(learning_rate=0.01),
     ),
     _r("MultiSteps", lambda m: m.MultiSteps(m.adam(0.01), 2).gradient_transformation()),
     _r("apply_if_finite", lambda m: m.apply_if_finite(m.adam(0.01), 3)),
@@ -161,6 +176,9 @@ NOT_CONSTRUCTORS = frozenset(
         "make_step",
         "make_train_step",
         "pack",
+        "per_example_global_norm_clip",
+        "per_example_layer_norm_clip",
+        "scale_gradient",
         "safe_increment",
         "safe_int32_increment",
         "safe_norm",

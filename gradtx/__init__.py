@@ -114,6 +114,14 @@ from gradtx.transforms._clipping import (
     per_example_global_norm_clip,
     per_example_layer_norm_clip,
 )
+from gradtx.transforms._monitoring import (
+    MonitorState,
+    SnapshotState,
+    flatten,
+    monitor,
+    normalize_by_update_norm,
+    snapshot,
+)
 from gradtx.transforms._small import (
     NonNegativeParamsState,
     centralize,

@@ -75,6 +75,11 @@ TRANSFORMS: list[Row] = [
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),
     _r("add_noise", lambda m: m.add_noise(0.01, 0.55, 0)),
     _r("add_noise_key", lambda m: m.add_noise(0.01, 0.55, key=0), "add_noise"),
+    # optax's layout/monitoring wrappers (tests/test_optax_monitoring.py)
+    _r("flatten", lambda m: m.flatten(m.adam(0.01))),
+    _r("normalize_by_update_norm", lambda m: m.normalize_by_update_norm()),
+    _r("monitor", lambda m: m.monitor({"norm": m.tree.norm})),
+    _r("snapshot", lambda m: m.snapshot("norm", m.tree.norm)),
     # optax's clipping and small transforms (tests/test_optax_clipping.py)
     _r("clip", lambda m: m.clip(1.0)),
     _r("clip_by_block_rms", lambda m: m.clip_by_block_rms(1.0)),

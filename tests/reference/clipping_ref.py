@@ -55,3 +55,8 @@ def centralize(g):
 def keep_params_nonnegative(u, p):
     u, p = np.asarray(u, np.float64), np.asarray(p, np.float64)
     return np.where(p + u < 0, -p, u)
+
+
+def normalize_by_update_norm(leaves, scale_factor=1.0, eps=1e-6):
+    n = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in leaves))
+    return [np.asarray(x, np.float64) * scale_factor / (n + eps) for x in leaves]

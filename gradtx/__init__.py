@@ -78,7 +78,6 @@ from gradtx.transforms import (
     add_decayed_weights,
     add_noise,
     bound_lr,
-    clip_by_block_rms,
     clip_by_global_norm,
     scale,
     scale_by_adadelta,
@@ -116,6 +115,22 @@ from gradtx.transforms import (
 # --- schedules (gradtx.schedules) ---
 # isort: split
 from gradtx import datasets, schedules
+from gradtx.schedules import exponential_decay
+from gradtx.schedules._optax_names import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # isort: split
@@ -141,6 +156,38 @@ from gradtx.lr_finder import LRRangeTestResult, lr_range_test
 # --- sharding ---
 # isort: split
 from gradtx.sharding import bytes_per_device, fsdp_shardings, make_train_step, state_shardings
+
+# --- optax's clipping and small transforms ---
+# isort: split
+from gradtx.hyperparams import inject_stateful_hyperparams
+from gradtx.transforms._clipping import (
+    AdaptiveGradClipState,
+    ClipState,
+    adaptive_grad_clip,
+    clip,
+    clip_by_block_rms,
+    per_example_global_norm_clip,
+    per_example_layer_norm_clip,
+)
+from gradtx.transforms._monitoring import (
+    MonitorState,
+    SnapshotState,
+    flatten,
+    monitor,
+    normalize_by_update_norm,
+    snapshot,
+)
+from gradtx.transforms._small import (
+    NonNegativeParamsState,
+    centralize,
+    keep_params_nonnegative,
+    scale_gradient,
+)
+
+# --- pytree utilities (optax.tree / optax.tree_utils) and safe numerics ---
+# isort: split
+from gradtx import tree, tree_utils
+from gradtx.tree._numerics import safe_int32_increment, safe_norm, safe_root_mean_squares
 
 # isort: split
 # --- performance ---

@@ -211,15 +211,16 @@ def sum_of_squares(tree: Any) -> jax.Array:
     return sum(jnp.sum(abs_sq(jnp.asarray(x).astype(compute_dtype(x)))) for x in leaves)
 
 
-def global_norm(tree: Any) -> jax.Array:
-    """``sqrt(sum |x|^2)`` over every element of every leaf (a complex element counts as
-    the pair ``(Re x, Im x)``), accumulated in float32; always real.
+def global_norm(updates: Any) -> jax.Array:
+    """``sqrt(sum |x|^2)`` over every element of every leaf of ``updates`` (optax's
+    parameter name; any pytree; a complex element counts as the pair ``(Re x, Im x)``),
+    accumulated in float32; always real.
 
     When the sum of squares overflows (finite elements above ~1.8e19 in float32) the
     norm is recomputed as ``a * sqrt(sum(|x / a|^2))`` with ``a = max |x|`` (one more
     pass, taken only then, through ``lax.cond``), so a huge but finite gradient has a
     finite norm instead of ``inf`` (which clipping would turn into a zero update)."""
-    leaves = jax.tree.leaves(tree)
+    leaves = jax.tree.leaves(updates)
     if not leaves:
         return jnp.zeros([], jnp.float32)
     leaves = [jnp.asarray(x).astype(compute_dtype(x)) for x in leaves]

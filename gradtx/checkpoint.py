@@ -164,9 +164,32 @@ def from_state_dict(template: Any, state: Any) -> Any:
     of the template's implementation."""
     register_serialization(template)
     data_template = _keys_to_data(template)
+    _check_no_extra_entries(serialization.to_state_dict(data_template), state)
     restored = serialization.from_state_dict(data_template, state)
     _check_same_structure(restored, data_template)
     return _data_to_keys(restored, template)
+
+
+def _dict_paths(tree: Any, prefix: str = "") -> set[str]:
+    if not isinstance(tree, dict):
+        return {prefix}
+    out: set[str] = set()  # an empty dict has no entries
+    for key, value in tree.items():
+        out |= _dict_paths(value, f"{prefix}/{key}")
+    return out
+
+
+def _check_no_extra_entries(template_dict: Any, state: Any) -> None:
+    """flax ignores saved entries the template lacks (a schedule saved in
+    ``hyperparams_states`` restored into an optimiser with a number learning rate would
+    be dropped silently): raise instead, naming them."""
+    want, got = _dict_paths(template_dict), _dict_paths(state)
+    extra = sorted(p for p in got - want if not any(p.startswith(w + "/") for w in want))
+    if extra:
+        raise ValueError(
+            "the checkpoint does not match the template's structure (was it saved from a "
+            f"different optimiser?); saved entries the template lacks: {extra[:6]}"
+        )
 
 
 def to_bytes(tree: Any) -> bytes:

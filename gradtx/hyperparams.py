@@ -25,28 +25,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx import _inject_state
 from gradtx._base import GradientTransformation, OptState, _as_transformation
 from gradtx._tree import safe_increment, zero_count
 
 
 class InjectHyperparamsState(NamedTuple):
-    """The state of an optimiser built by :func:`inject_hyperparams`.
+    """The state of an optimiser built by :func:`inject_hyperparams`: optax 0.2.8's
+    ``InjectStatefulHyperparamsState`` tree, field for field (see
+    :mod:`gradtx._inject_state` for the layout and why).
 
-    ``hyperparams`` maps each injected hyperparameter's name to:
-
-    * a number: a scalar array (floats in the hyperparameter dtype);
-    * a pytree schedule (a :mod:`gradtx.schedules` object): the schedule itself, its
-      float leaves as arrays; the update uses ``schedule(count)``;
-    * a plain Python callable of the step: its last value, as optax stores it (the value
-      the last update used; after ``init``, the value at step 0).
+    * ``hyperparams[name]``: for every injected name, the value the last update used (a
+      scalar array; after ``init``, the value for the first update), scheduled or not:
+      ``float(state.hyperparams["learning_rate"])`` logs the learning rate.
+    * ``hyperparams_states``, scheduled names only: under ``name + "_schedule"`` a
+      pytree schedule (a :mod:`gradtx.schedules` object) itself, its float leaves as
+      arrays, evaluated at ``count`` on every update and swappable with
+      :func:`set_hyperparams`; under ``name`` a plain callable's
+      ``WrappedScheduleState(count)``, as optax.
     """
 
     count: jax.Array  # shape=(), dtype=int32: the number of updates so far
-    hyperparams: dict[str, Any]
-    # always {}: optax's field for its stateful schedules, kept so that the state tree
-    # (and so a checkpoint) is optax's InjectStatefulHyperparamsState's
-    hyperparams_states: dict[str, Any]
+    hyperparams: dict[str, Any]  # name -> value used by the last update (scalar array)
+    hyperparams_states: dict[str, Any]  # scheduled name -> schedule / WrappedScheduleState
     inner_state: OptState
+
+
+InjectStatefulHyperparamsState = InjectHyperparamsState  # optax 0.2.8's name for it
 
 
 def is_pytree_schedule(value: Any) -> bool:
@@ -203,6 +208,11 @@ def schedule_base_value(schedule: Any) -> Any:
     if base is not None and not callable(base):
         return base
     return schedule(jnp.zeros([], jnp.int32))
+def _schedule_value(value: Any, dtype: Any) -> Any:
+    """A schedule's value as ``hyperparams`` stores it: floats in the hyperparameter
+    dtype (a gradtx schedule returns strongly typed float32)."""
+    value = jnp.asarray(value)
+    return value.astype(dtype) if jnp.issubdtype(value.dtype, jnp.floating) else value
 
 
 def inject_hyperparams(
@@ -232,7 +242,8 @@ def inject_hyperparams(
       given for a float parameter is stored as a float). Change one between steps with
       :func:`set_hyperparams` (or ``state._replace``); a jitted step does not recompile.
     * **pytree schedules** (:mod:`gradtx.schedules` objects, or any callable that is a
-      registered pytree) are stored *as schedules*: their leaves are arrays in the
+      registered pytree) are stored *as schedules* in ``hyperparams_states`` (their
+      value of the last step in ``hyperparams``): their leaves are arrays in the
       state, so they are checkpointed, and :func:`set_hyperparams` can swap in another
       schedule of the same structure without recompiling.
     * **plain callables** (a Python function of the step, an optax schedule) are
@@ -254,9 +265,10 @@ def inject_hyperparams(
     Defaults: ``static_args=()``, ``hyperparam_dtype=None``. Numbers equal
     ``optax.inject_hyperparams`` with the same inner optimiser. Differences from optax:
     float hyperparameters are at least float32 (optax: the params' dtype);
-    the state is optax's ``(count, hyperparams, hyperparams_states, inner_state)`` with
-    ``hyperparams_states`` always ``{}`` (checkpoints move both ways); pytree schedules
-    are stored rather than their values; float
+    the state is optax's tree ``(count, hyperparams, hyperparams_states, inner_state)``,
+    with ``hyperparams[name]`` the value the last update used for every name, and a
+    pytree schedule stored itself in ``hyperparams_states[name + "_schedule"]`` (optax
+    stores no schedule; see :mod:`gradtx._inject_state`); float
     hyperparameters of params without any float leaf default to the default float
     dtype (optax would cast them to the params' integer dtype); a value computed during
     ``update`` keeps the dtype already in the state, so the state's dtypes never change.
@@ -383,14 +395,9 @@ def inject_hyperparams(
                 {k: storage(k, f(count), dtype) for k, f in functions.items()}
             )
             init, _ = build(values_at(hyperparams, count, dtype), hyperparams)
-            return InjectHyperparamsState(count, hyperparams, {}, init(params))
+            return _inject_state.InternalState(count, hyperparams, init(params))
 
         def update_fn(updates, state, params=None, **extra_args):
-            if not isinstance(state, InjectHyperparamsState):
-                raise TypeError(
-                    "inject_hyperparams: state must be the InjectHyperparamsState returned "
-                    f"by this optimiser's init, got {type(state).__name__}"
-                )
             dtype = hyperparam_dtype or _storage_dtype(params)
             values = values_at(state.hyperparams, state.count, dtype)
             hyperparams = {}
@@ -405,13 +412,47 @@ def inject_hyperparams(
                     hyperparams[name] = values[name]
             _, update = build(values, state.hyperparams)
             updates, inner_state = update(updates, state.inner_state, params, **extra_args)
-            return updates, InjectHyperparamsState(
-                safe_increment(state.count), hyperparams, state.hyperparams_states, inner_state
+            return updates, _inject_state.InternalState(
+                safe_increment(state.count), hyperparams, inner_state
             )
 
-        return GradientTransformation(init_fn, update_fn)
+        init, update = _inject_state.wrap(
+            init_fn,
+            update_fn,
+            InjectHyperparamsState,
+            is_pytree_schedule,
+            frozenset(functions),
+            lambda v, params: _schedule_value(v, hyperparam_dtype or _float_dtype(params)),
+        )
+        return GradientTransformation(init, update)
 
     return wrapped_factory
+
+
+def inject_stateful_hyperparams(
+    inner_factory: Callable[..., Any],
+    static_args: str | Iterable[str] = (),
+    hyperparam_dtype: Any | None = None,
+) -> Callable[..., GradientTransformation]:
+    """optax's deprecated alias of :func:`inject_hyperparams` (same arguments, same
+    optimiser); warns ``DeprecationWarning`` as optax 0.2.8 does.
+
+    Example:
+      >>> import warnings, gradtx
+      >>> with warnings.catch_warnings():
+      ...     warnings.simplefilter("ignore", DeprecationWarning)
+      ...     opt = gradtx.inject_stateful_hyperparams(gradtx.sgd)(learning_rate=0.1)
+      >>> sorted(opt.init({}).hyperparams)
+      ['learning_rate']
+    """
+    import warnings
+
+    warnings.warn(
+        "inject_stateful_hyperparams is deprecated, use inject_hyperparams instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return inject_hyperparams(inner_factory, static_args, hyperparam_dtype)
 
 
 def set_hyperparams(state: Any, **values: Any) -> Any:
@@ -445,12 +486,16 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
     def replace(node: Any) -> Any:
         if not isinstance(node, InjectHyperparamsState):
             return node
-        new = dict(node.hyperparams)
+        new, states = dict(node.hyperparams), dict(node.hyperparams_states)
         for name, value in values.items():
-            if name in new:
+            key = name + _inject_state.SCHEDULE_SUFFIX  # a schedule lives in hyperparams_states
+            if is_pytree_schedule(states.get(key)):
+                states[key] = _converted_like(name, value, states[key])
+                found.add(name)
+            elif name in new:
                 new[name] = _converted_like(name, value, new[name])
                 found.add(name)
-        return node._replace(hyperparams=new)
+        return node._replace(hyperparams=new, hyperparams_states=states)
 
     is_state = lambda x: isinstance(x, InjectHyperparamsState)  # noqa: E731
     if not any(is_state(x) for x in jax.tree.leaves(state, is_leaf=is_state)):

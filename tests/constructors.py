@@ -187,6 +187,22 @@ TRANSFORMS: list[Row] = [
     _r("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),
     _r("add_noise", lambda m: m.add_noise(0.01, 0.55, 0)),
+    _r("add_noise_key", lambda m: m.add_noise(0.01, 0.55, key=0), "add_noise"),
+    # optax's layout/monitoring wrappers (tests/test_optax_monitoring.py)
+    _r("flatten", lambda m: m.flatten(m.adam(0.01))),
+    _r("normalize_by_update_norm", lambda m: m.normalize_by_update_norm()),
+    _r("monitor", lambda m: m.monitor({"norm": m.tree.norm})),
+    _r("snapshot", lambda m: m.snapshot("norm", m.tree.norm)),
+    # optax's clipping and small transforms (tests/test_optax_clipping.py)
+    _r("clip", lambda m: m.clip(1.0)),
+    _r("clip_by_block_rms", lambda m: m.clip_by_block_rms(1.0)),
+    _r("adaptive_grad_clip", lambda m: m.adaptive_grad_clip(0.1)),
+    _r("centralize", lambda m: m.centralize()),
+    _r(
+        "keep_params_nonnegative",
+        lambda m: m.chain(m.sgd(0.1), m.keep_params_nonnegative()),
+        "keep_params_nonnegative",
+    ),
     # --- wrappers and combinators ---
     _r(
         "chain",
@@ -197,6 +213,10 @@ TRANSFORMS: list[Row] = [
         "inject_hyperparams_schedule",
         lambda m: m.inject_hyperparams(m.sgd)(learning_rate=_sched(m), momentum=0.9),
         "inject_hyperparams",
+    ),
+    _r(
+        "inject_stateful_hyperparams",
+        lambda m: m.inject_stateful_hyperparams(m.sgd)(learning_rate=0.01),
     ),
     _r("MultiSteps", lambda m: m.MultiSteps(m.adam(0.01), 2).gradient_transformation()),
     _r("apply_if_finite", lambda m: m.apply_if_finite(m.adam(0.01), 3)),
@@ -282,6 +302,31 @@ SCHEDULES: list[tuple[str, Callable[[Any], Any]]] = [
     ("one_cycle", lambda s: s.one_cycle(0.1, 30)),
     ("join", lambda s: s.join([s.constant(0.1), s.linear(0.1, 0.0, 10)], [10])),
     ("from_function", lambda s: s.from_function(lambda k: 0.1 / (1.0 + k))),
+    # optax's names (also gradtx.<name>; tests/test_optax_schedules.py)
+    ("constant_schedule", lambda s: s.constant_schedule(0.1)),
+    ("polynomial_schedule", lambda s: s.polynomial_schedule(0.1, 0.001, 2.0, 30)),
+    ("linear_schedule", lambda s: s.linear_schedule(0.1, 0.001, 30)),
+    ("warmup_constant_schedule", lambda s: s.warmup_constant_schedule(0.0, 0.1, 5)),
+    ("piecewise_constant_schedule", lambda s: s.piecewise_constant_schedule(0.1, {10: 0.5})),
+    ("cosine_decay_schedule", lambda s: s.cosine_decay_schedule(0.1, 30)),
+    ("warmup_cosine_decay_schedule", lambda s: s.warmup_cosine_decay_schedule(0.0, 0.1, 5, 30)),
+    (
+        "warmup_exponential_decay_schedule",
+        lambda s: s.warmup_exponential_decay_schedule(0.0, 0.1, 5, 10, 0.5),
+    ),
+    ("join_schedules", lambda s: s.join_schedules([0.1, s.linear_schedule(0.1, 0.0, 10)], [10])),
+    (
+        "sgdr_schedule",
+        lambda s: s.sgdr_schedule(
+            [dict(init_value=0.0, peak_value=0.1, warmup_steps=2, decay_steps=10)] * 2
+        ),
+    ),
+    (
+        "piecewise_interpolate_schedule",
+        lambda s: s.piecewise_interpolate_schedule("cosine", 0.1, {10: 0.5, 20: 0.1}),
+    ),
+    ("cosine_onecycle_schedule", lambda s: s.cosine_onecycle_schedule(30, 0.1)),
+    ("linear_onecycle_schedule", lambda s: s.linear_onecycle_schedule(30, 0.1)),
 ]
 
 # Public callables that build no transformation or schedule (helpers, step builders,
@@ -306,7 +351,13 @@ NOT_CONSTRUCTORS = frozenset(
         "make_step",
         "make_train_step",
         "pack",
+        "per_example_global_norm_clip",
+        "per_example_layer_norm_clip",
+        "scale_gradient",
         "safe_increment",
+        "safe_int32_increment",
+        "safe_norm",
+        "safe_root_mean_squares",
         "scan_train",
         "set_hyperparams",
         "smith_le_noise_scale",

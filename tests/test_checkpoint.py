@@ -69,8 +69,11 @@ def test_resume_from_msgpack_bytes_is_bit_identical(uninterrupted):
     data = flax.serialization.to_bytes({"params": p, "opt_state": s})  # plain flax
     template = {"params": params0(), "opt_state": OPT.init(params0())}  # fresh template
     restored = flax.serialization.from_bytes(template, data)
-    sched = restored["opt_state"][1].hyperparams["learning_rate"]
-    assert isinstance(sched, schedules.warmup) and sched == s[1].hyperparams["learning_rate"]
+    sched = restored["opt_state"][1].hyperparams_states["learning_rate_schedule"]
+    assert (
+        isinstance(sched, schedules.warmup)
+        and sched == s[1].hyperparams_states["learning_rate_schedule"]
+    )
     assert int(restored["opt_state"][1].count) == 10
     p2, s2 = train(restored["params"], restored["opt_state"], 10)
     assert_bit_identical(p2, uninterrupted[0])
@@ -81,7 +84,7 @@ def test_resume_from_msgpack_bytes_is_bit_identical(uninterrupted):
 def test_resume_from_state_dict_is_bit_identical(uninterrupted):
     p, s = train(params0(), OPT.init(params0()), 10)
     state_dict = checkpoint.to_state_dict(s)
-    lr = state_dict["1"]["hyperparams"]["learning_rate"]
+    lr = state_dict["1"]["hyperparams_states"]["learning_rate_schedule"]
     assert set(lr) == {"schedule", "start_value"}  # key-path names of the schedule
     assert set(lr["schedule"]) == {"init_value", "alpha", "exponent"}
     # through msgpack as a plain nested dict, as a checkpoint library would store it
@@ -98,7 +101,9 @@ def test_a_restored_schedule_can_be_swapped_for_another():
     restored = checkpoint.from_bytes(OPT.init(params0()), checkpoint.to_bytes(s))
     new_lr = schedules.warmup(schedules.cosine_decay(0.01, decay_steps=30), warmup_steps=5)
     swapped = gradtx.set_hyperparams(restored, learning_rate=new_lr)
-    np.testing.assert_allclose(swapped[1].hyperparams["learning_rate"](7), new_lr(7), rtol=1e-6)
+    np.testing.assert_allclose(
+        swapped[1].hyperparams_states["learning_rate_schedule"](7), new_lr(7), rtol=1e-6
+    )
     with pytest.raises(ValueError, match="structure"):  # different static warmup_steps
         gradtx.set_hyperparams(
             restored,
@@ -127,7 +132,7 @@ def test_any_pytree_schedule_is_registered_generically():
     with pytest.raises(TypeError):  # flax alone cannot serialize an unknown class
         flax.serialization.msgpack_serialize(flax.serialization.to_state_dict(s))
     restored = checkpoint.from_bytes(opt.init(params0()), checkpoint.to_bytes(s))
-    assert isinstance(restored.hyperparams["learning_rate"], UserSchedule)
+    assert isinstance(restored.hyperparams_states["learning_rate_schedule"], UserSchedule)
     assert_bit_identical(restored, s)
     other = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="learning_rate"):

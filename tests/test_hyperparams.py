@@ -43,10 +43,18 @@ def test_equals_optax_inject_hyperparams_adam_with_schedule():
     q, ostates = run(oopt, 12, optax.apply_updates)
     chex.assert_trees_all_close(p, q, rtol=1e-5, atol=1e-7)
     for s, o in zip(states, ostates, strict=True):
-        # the schedule itself is in the state; optax stores the value it used last
-        assert isinstance(s.hyperparams["learning_rate"], schedules.warmup_cosine_decay)
+        # optax's tree: hyperparams holds the value the last step used (a plain leaf, as
+        # optax), the schedule itself is in hyperparams_states
+        assert s._fields == o._fields and set(s.hyperparams) == set(o.hyperparams)
+        assert set(o.hyperparams_states) == {"learning_rate"}  # optax: WrappedScheduleState
+        assert set(s.hyperparams_states) == {"learning_rate_schedule"}  # the schedule
+        sched_in_state = s.hyperparams_states["learning_rate_schedule"]
+        assert isinstance(sched_in_state, schedules.warmup_cosine_decay)
         np.testing.assert_allclose(
-            s.hyperparams["learning_rate"](s.count - 1), o.hyperparams["learning_rate"], 1e-6
+            sched_in_state(jnp.maximum(s.count - 1, 0)), o.hyperparams["learning_rate"], 1e-6
+        )
+        np.testing.assert_allclose(
+            float(s.hyperparams["learning_rate"]), o.hyperparams["learning_rate"], 1e-6
         )
         for k in ("b1", "b2", "eps", "eps_root"):
             assert s.hyperparams[k].dtype == jnp.float32
@@ -157,9 +165,10 @@ def test_dtypes_follow_params_and_stay_fixed_in_a_scan():
     # would round eps = 1e-8 to 0 (optax stores them in the params' float16).
     assert s.hyperparams["b2"].dtype == jnp.float32
     assert s.hyperparams["b1"].dtype == jnp.float32
-    assert {x.dtype for x in jax.tree.leaves(s.hyperparams["learning_rate"])} == {
+    assert {x.dtype for x in jax.tree.leaves(s.hyperparams_states["learning_rate_schedule"])} == {
         jnp.dtype(jnp.float32)
     }
+    assert s.hyperparams["learning_rate"].dtype == jnp.float16
 
     def body(carry, _):
         p, s = carry

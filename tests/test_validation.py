@@ -84,8 +84,8 @@ BAD_HYPERPARAMETERS = [
 ]  # fmt: skip
 
 BAD_TYPES = [
-    (lambda: gradtx.scale_by_schedule(0.1), "schedule"),
-    (lambda: gradtx.scale_by_schedule("cosine"), "schedule"),
+    (lambda: gradtx.scale_by_schedule(0.1), "step_size_fn"),
+    (lambda: gradtx.scale_by_schedule("cosine"), "step_size_fn"),
     (lambda: gradtx.adam("0.1"), "learning_rate"),
     (lambda: gradtx.adam(True), "learning_rate"),
     (lambda: gradtx.scale("a"), "step_size"),
@@ -93,7 +93,7 @@ BAD_TYPES = [
     (lambda: gradtx.chain(gradtx.adam(1e-3), 0.1), "argument 1"),
     (lambda: gradtx.adam([0.1, 0.2]), "learning_rate"),
     (lambda: gradtx.sgd(jnp.ones(3)), "learning_rate"),
-    (lambda: gradtx.add_noise(0.01, 0.55, 1.5), "seed"),
+    (lambda: gradtx.add_noise(0.01, 0.55, 1.5), "key"),
     (lambda: gradtx.bound_lr(1e-3, final_lr=lambda t: 0.1), "final_lr"),
     (lambda: gradtx.adabound(1e-3, final_lr=lambda t: 0.1), "final_lr"),
 ]

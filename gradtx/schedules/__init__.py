@@ -18,7 +18,10 @@ torch-named schedules (``step_lr``, ``multistep_lr``, ``exponential_lr``,
 ``cosine_annealing``, ``cosine_warm_restarts``, ``cyclic``, ``one_cycle``) reproduce
 ``torch.optim.lr_scheduler``'s values for the same arguments; optax-named ones
 (``piecewise_constant``, ``exponential_decay``, ``polynomial``, ``linear``,
-``cosine_decay``, ``warmup_cosine_decay``, ``join``) optax's. See docs/schedules.md.
+``cosine_decay``, ``warmup_cosine_decay``, ``join``) optax's. optax's own names
+(``cosine_decay_schedule``, ``linear_schedule``, ``join_schedules``, ...; also at the top
+level, ``gradtx.linear_schedule``) take optax's arguments and give optax's values at every
+step, negative steps included (``_optax_names.py``). See docs/schedules.md.
 """
 
 from gradtx.schedules._base import (
@@ -43,6 +46,21 @@ from gradtx.schedules._decay import (
     linear,
     polynomial,
 )
+from gradtx.schedules._optax_names import (
+    constant_schedule,
+    cosine_decay_schedule,
+    cosine_onecycle_schedule,
+    join_schedules,
+    linear_onecycle_schedule,
+    linear_schedule,
+    piecewise_constant_schedule,
+    piecewise_interpolate_schedule,
+    polynomial_schedule,
+    sgdr_schedule,
+    warmup_constant_schedule,
+    warmup_cosine_decay_schedule,
+    warmup_exponential_decay_schedule,
+)
 from gradtx.schedules._plot import label, plot, values
 from gradtx.schedules._steps import constant, multistep_lr, piecewise_constant, step_lr
 
@@ -50,8 +68,11 @@ __all__ = [
     "Schedule",
     "as_schedule",
     "constant",
+    "constant_schedule",
     "cosine_annealing",
     "cosine_decay",
+    "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
     "cosine_warm_restarts",
     "cyclic",
     "exp_decay",
@@ -61,15 +82,25 @@ __all__ = [
     "from_function",
     "inverse_time",
     "join",
+    "join_schedules",
     "linear",
+    "linear_onecycle_schedule",
+    "linear_schedule",
     "multistep_lr",
     "one_cycle",
     "piecewise_constant",
     "label",
+    "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
     "plot",
     "polynomial",
+    "polynomial_schedule",
+    "sgdr_schedule",
     "step_lr",
     "values",
     "warmup",
+    "warmup_constant_schedule",
     "warmup_cosine_decay",
+    "warmup_cosine_decay_schedule",
+    "warmup_exponential_decay_schedule",
 ]

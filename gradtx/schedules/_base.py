@@ -177,6 +177,20 @@ def as_step(step: Any) -> jax.Array:
         return jnp.asarray(_saturate(arr, np))
 
 
+def _signed_step(step: Any) -> jax.Array:
+    """:func:`as_step` without the clamp at 0: negative steps keep their sign (optax's
+    schedule names evaluate them as they are), and both ends saturate."""
+    if isinstance(step, bool | np.bool_):
+        return as_step(step)
+    if isinstance(step, int):
+        return as_step(step) if step >= 0 else -as_step(-step)
+    x = step if isinstance(step, jax.core.Tracer | jax.Array) else np.asarray(step)
+    if jnp.issubdtype(x.dtype, jnp.unsignedinteger):
+        return as_step(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return jnp.where(x < 0, -as_step(-x), as_step(x))
+
+
 class Schedule:
     """Base class of every gradtx schedule: a pytree callable ``schedule(step) -> lr``.
 
@@ -197,6 +211,10 @@ class Schedule:
     """
 
     # --- hooks for subclasses -------------------------------------------------------
+    # False for the optax-named kinds (gradtx.schedules._optax_names), which reproduce
+    # optax's values at negative steps too instead of clamping the step to 0.
+    _clamp_negative_steps = True
+
     def _normalize(self) -> None:
         """Validates the static fields, converts them to canonical Python values, and
         raises ``ValueError`` for bad float hyperparameters (concrete ones only)."""
@@ -242,7 +260,7 @@ class Schedule:
         self._normalize()
 
     def __call__(self, step: Any) -> jax.Array:
-        step = as_step(step)
+        step = as_step(step) if self._clamp_negative_steps else _signed_step(step)
         value = jnp.asarray(self._value(step), jnp.float32)
         return value + jnp.zeros(step.shape, jnp.float32)
 

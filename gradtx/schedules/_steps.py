@@ -164,6 +164,6 @@ class piecewise_constant(Schedule):
             f"{b}: {_format(s)}" for b, s in zip(self.boundaries, self.scales, strict=True)
         )
         return (
-            f"piecewise_constant(init_value={_format(self.init_value)}, "
+            f"{type(self).__name__}(init_value={_format(self.init_value)}, "
             f"boundaries_and_scales={{{pairs}}})"
         )

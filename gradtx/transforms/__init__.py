@@ -43,6 +43,7 @@ from gradtx.transforms._belief import (
     ScaleByBeliefState,
     scale_by_belief,
 )
+from gradtx.transforms._clipping import clip_by_block_rms
 from gradtx.transforms._combining import (
     MultiTransformState,
     PartitionState,
@@ -63,7 +64,6 @@ from gradtx.transforms._dog import (
 from gradtx.transforms._factored import (
     FactoredState,
     ScaleBySM3State,
-    clip_by_block_rms,
     scale_by_factored_rms,
     scale_by_sm3,
 )

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, init_empty_state
+from gradtx._base import GradientTransformation
 from gradtx._tree import (
     check_updates,
     compute_dtype,
@@ -173,50 +173,7 @@ def scale_by_factored_rms(
     return GradientTransformation(init_fn, update_fn)
 
 
-def clip_by_block_rms(threshold: float) -> GradientTransformation:
-    r"""Clips each block (leaf) so its root mean square is at most ``threshold``.
-
-    .. math::
-        u' = \frac{u}{\max\big(1,\ \sqrt{\mathrm{mean}(|u|^2)} / \tau\big)}
-
-    per leaf, ``tau`` the ``threshold``. Adafactor's update clipping (``d = 1``);
-    equal to ``optax.clip_by_block_rms``.
-
-    Args:
-        threshold: ``tau`` (Adafactor's default 1.0), ``> 0``.
-
-    Returns:
-        A stateless :class:`gradtx.GradientTransformation`.
-
-    Raises:
-        ValueError: ``threshold <= 0``.
-
-    Reference: Shazeer & Stern, *Adafactor*, ICML 2018, section 6.
-
-    Example:
-        >>> import gradtx, jax.numpy as jnp
-        >>> tx = gradtx.clip_by_block_rms(1.0)
-        >>> u, _ = tx.update({"w": jnp.array([3.0, -4.0])}, tx.init(None))
-        >>> [round(x, 4) for x in u["w"].tolist()]  # rms 3.5355 -> 1
-        [0.8485, -1.1314]
-    """
-    _checks.positive("threshold", threshold)
-
-    def update_fn(updates, state, params=None, **extra_args):
-        del params, extra_args
-        check_updates(updates)
-
-        def one(u):
-            dt = compute_dtype(u)
-            denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(_abs_sq(u.astype(dt)))) / threshold)
-            return (u / denom.astype(jnp.real(u).dtype)).astype(u.dtype)
-
-        return jax.tree.map(one, updates), state
-
-    return GradientTransformation(init_empty_state, update_fn)
-
-
-__all__ = ["FactoredState", "clip_by_block_rms", "scale_by_factored_rms"]
+__all__ = ["FactoredState", "scale_by_factored_rms"]
 
 
 class ScaleBySM3State(NamedTuple):

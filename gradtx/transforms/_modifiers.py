@@ -155,12 +155,18 @@ class AddNoiseState(NamedTuple):
 
 
 def add_noise(
-    eta: float = 0.01, gamma: float = 0.55, seed: int | jax.Array = 0
+    eta: float = 0.01,
+    gamma: float = 0.55,
+    key: int | jax.Array | None = None,
+    *,
+    seed: int | jax.Array | None = None,
 ) -> GradientTransformation:
     r"""Adds annealed Gaussian noise: ``u_t = g_t + N(0, sigma_t^2)``,
     ``sigma_t^2 = eta / t^gamma`` (``t = 1, 2, ...``).
 
-    ``seed`` is an int or a PRNG key. The paper's defaults are ``eta`` in
+    ``key`` (optax's name; the third positional argument) or the keyword ``seed``
+    (gradtx's earlier name, kept) is an int or a PRNG key, default 0; giving both raises
+    ``ValueError``. The paper's defaults are ``eta`` in
     {0.01, 0.3, 1.0} and ``gamma = 0.55``. Given the same ``eta``, ``gamma`` and seed the
     noise on real leaves equals ``optax.add_noise``'s. A complex leaf gets noise of
     variance ``sigma_t^2`` on its real part and on its imaginary part, each as a real
@@ -173,10 +179,13 @@ def add_noise(
     """
     _checks.non_negative("eta", eta)
     _checks.non_negative("gamma", gamma)
+    if key is not None and seed is not None:
+        raise ValueError(f"give key or seed, not both; got key={key!r}, seed={seed!r}")
+    seed = 0 if key is None and seed is None else (seed if key is None else key)
     if not isinstance(seed, jax.Array) and (
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
     ):
-        raise TypeError(f"seed must be an int or a PRNG key, got {seed!r}")
+        raise TypeError(f"key (seed) must be an int or a PRNG key, got {seed!r}")
 
     def init_fn(params):
         del params

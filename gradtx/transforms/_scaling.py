@@ -39,14 +39,20 @@ def scale(step_size: float | jax.Array) -> GradientTransformation:
     )
 
 
-def scale_by_schedule(schedule: Callable[[jax.Array], Any]) -> GradientTransformation:
-    """Multiplies the updates by ``schedule(t)``: ``u_t = s(t) * g_t``, ``t = 0, 1, ...``.
+def scale_by_schedule(step_size_fn: Callable[[jax.Array], Any]) -> GradientTransformation:
+    """Multiplies the updates by ``step_size_fn(t)``: ``u_t = s(t) * g_t``, ``t = 0, 1, ...``.
+
+    ``step_size_fn`` is optax's parameter name (a schedule: a gradtx schedule or any
+    function of the step).
 
     ``t`` counts the updates made so far (the k-th update uses ``schedule(k)``, k from
     0), saturating at ``2**31 - 1``. Same as ``optax.scale_by_schedule``.
     """
+    schedule = step_size_fn
     if not callable(schedule):
-        raise TypeError(f"schedule must be callable (a function of the step), got {schedule!r}")
+        raise TypeError(
+            f"step_size_fn must be callable (a function of the step), got {schedule!r}"
+        )
 
     def init_fn(params):
         del params

@@ -70,7 +70,12 @@ def _filled_like(x: Any, value: Any, dtype: Any | None) -> jax.Array:
     give what ``jnp.full(shape, value, dtype)`` gives. The dtype is always passed, so a
     weakly typed input never gives a weakly typed state.
     """
-    return jax.lax.full_like(x, value, dtype or jnp.result_type(x))
+    dtype = dtype or jnp.result_type(x)
+    if jnp.issubdtype(dtype, jnp.complexfloating) and not isinstance(value, complex):
+        # a per-element accumulator of a complex parameter holds one value per part (the
+        # real split's two coordinates): an initial value v fills both, v + v i
+        value = complex(value, value) if not hasattr(value, "dtype") else value * (1 + 1j)
+    return jax.lax.full_like(x, value, dtype)
 
 
 def zeros_like(tree: Any, dtype: Any | None = None) -> Any:
@@ -150,13 +155,11 @@ def state_dtype(param_dtype: Any, kind: str, requested: Any | None = None) -> An
     is_complex = jnp.issubdtype(param_dtype, jnp.complexfloating)
     if requested is not None:
         dtype = jnp.dtype(requested)
-        if kind == SQUARED or not is_complex:
+        if not is_complex:
             return real_dtype(dtype)
         return jnp.promote_types(dtype, jnp.complex64)
     if not jnp.issubdtype(param_dtype, jnp.inexact):
         return param_dtype  # an integer leaf: check_updates rejects its gradient later
-    if kind == SQUARED:
-        param_dtype = real_dtype(param_dtype)
     return _WIDENED.get(param_dtype, param_dtype)
 
 
@@ -243,7 +246,43 @@ def map_outputs(fn, tree: Any, *rest: Any) -> tuple[Any, ...]:
     array, as in the equations.
     """
     treedef = jax.tree.structure(tree)
-    out = treedef.flatten_up_to(jax.tree.map(fn, tree, *rest))
+    out = treedef.flatten_up_to(jax.tree.map(_split_complex(fn), tree, *rest))
     if not out:
         return ()
     return tuple(treedef.unflatten(list(col)) for col in zip(*out, strict=True))
+
+
+def _complex_of(real: Any) -> Any:
+    return jnp.complex128 if jnp.dtype(real) == jnp.float64 else jnp.complex64
+
+
+def _split_complex(fn):
+    """``fn`` (a per-array rule) applied to a complex parameter as to the pair of real
+    parameters ``(Re z, Im z)``: every complex array shaped like the first argument is
+    viewed as a real array with a trailing axis of 2 (real and imaginary parts), the rule
+    runs on those views, and each output of the view's shape is put back together as a
+    complex array. So every elementwise rule (second moments, signs, maxima, clipping of
+    step sizes) treats the two parts as two real coordinates, as torch does
+    (``view_as_real``) and as the issue's property asks: a complex run equals the run on
+    the real split. Real arrays are passed through unchanged."""
+
+    def wrapped(*xs):
+        lead = xs[0]
+        if not (hasattr(lead, "dtype") and jnp.iscomplexobj(lead)):
+            return fn(*xs)
+        shape = jnp.shape(lead)
+
+        def view(x):
+            if hasattr(x, "dtype") and jnp.iscomplexobj(x) and jnp.shape(x) == shape:
+                return jnp.stack([x.real, x.imag], axis=-1)
+            return x
+
+        outs = fn(*(view(x) for x in xs))
+        back = []
+        for o in outs:
+            if hasattr(o, "shape") and o.shape == (*shape, 2):
+                o = jax.lax.complex(o[..., 0], o[..., 1]).astype(_complex_of(o.dtype))
+            back.append(o)
+        return tuple(back)
+
+    return wrapped

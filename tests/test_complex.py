@@ -1,24 +1,24 @@
 """Complex parameters (issue 11, class 1), over every row of ``constructors.TRANSFORMS``.
 
-gradtx follows optax: a squared magnitude is ``|g|^2 = Re(g)^2 + Im(g)^2`` (real), never
-``g**2`` (complex, with twice the phase). So, for every row, on a tree with complex leaves
-(and one real leaf), with ``N`` steps:
+A complex parameter behaves exactly like the pair of real parameters ``(Re z, Im z)``
+(torch's ``view_as_real`` convention, the issue's definition): every per-element rule
+sees the two parts as two real coordinates (``gradtx._tree.map_outputs``), squared
+magnitudes in norms are ``|g|^2``, never ``g**2``. So, for every row, on a tree with
+complex leaves (and one real leaf), with ``N`` steps:
 
 * **real split**: the run equals the run on the real split, where a complex leaf of shape
   ``s`` becomes ONE real leaf of shape ``s + (2,)`` holding ``(Re, Im)`` on the last axis
-  (per-leaf and global norms preserved). Rows that keep a per-element second moment are
-  the documented exception :data:`SHARED_SECOND_MOMENT` (see there): the test checks that
-  each really differs from the split (so the set is exact), and, for the distinct rules
-  (:data:`WRAPPED_ROWS`), that ``gradtx.contrib.split_real_and_imaginary(row)`` (torch's
-  convention) equals the split run;
-* **phase equivariance**: rotating params and gradients by ``e^{i theta}`` rotates every
-  update by ``e^{i theta}`` (``g**2`` anywhere breaks this), and leaves the squared
-  accumulators unchanged; except ``add_noise`` (:data:`NOT_PHASE_EQUIVARIANT`), and
-  :data:`PHASE_STATE_ONLY` rows, checked on their squared accumulators only;
-* **state dtypes**: squared accumulators are real (float32 for complex64), first moments
-  complex;
-* **optax**: where optax has the row's name, the complex run equals optax's (rtol 1e-5),
-  except :data:`OPTAX_DIFFERS`.
+  (per-leaf and global norms preserved); ``gradtx.contrib.split_real_and_imaginary(row)``
+  (optax.contrib's name for the same convention) equals it too;
+* **a quarter turn**: multiplying params and gradients by ``1j`` maps ``(x, y)`` to
+  ``(-y, x)``, a permutation and a sign of the real coordinates, so every update is
+  multiplied by ``1j`` (``g**2`` anywhere gives ``-g**2`` and fails); except
+  ``add_noise`` (:data:`NOT_PHASE_EQUIVARIANT`) and :data:`PHASE_STATE_ONLY`;
+* **state dtypes**: per-element accumulators of a complex parameter are complex, one
+  value per part (a squared accumulator's two parts are both >= 0);
+* **optax**: optax keeps ONE real second moment ``E|g|^2`` per complex element, shared by
+  its two parts, so its adaptive optimisers differ on complex parameters
+  (:data:`OPTAX_DIFFERS`); the rows without a per-element second moment equal optax's.
 
 One jitted program runs every row (three runs each), one more the optax comparison.
 """
@@ -48,70 +48,27 @@ THETA = np.pi / 2
 RTOL = 1e-5
 ROWS = {row.id: row for row in C.TRANSFORMS}
 
-# Rows with a per-element second moment (nu, E[g^2], sum of squares, ...) of the gradient.
-# gradtx, like optax, keeps ONE real second moment E|g|^2 per complex element, shared by
-# its real and imaginary parts: the update is equivariant under a global phase and equals
-# optax's. The real split keeps two, E[Re(g)^2] and E[Im(g)^2] (torch's view_as_real
-# convention), so the two runs differ by design. torch's convention is
-# gradtx.contrib.split_real_and_imaginary(row), which the test checks against the split.
-SHARED_SECOND_MOMENT = frozenset(
-    {
-        "adagrad",
-        "rmsprop",
-        "rmsprop_centered_momentum",
-        "adadelta",
-        "adam",
-        "adam_schedule",
-        "adamw",
-        "amsgrad",
-        "nadam",
-        "yogi",
-        "adabound",
-        "adabound_schedule",
-        "amsbound",
-        "scale_by_rss",
-        "scale_by_rms",
-        "scale_by_stddev",
-        "scale_by_adadelta",
-        "scale_by_adam",
-        "scale_by_amsgrad",
-        "scale_by_yogi",
-        "bound_lr",
-        "bound_lr_amsbound",
-        "chain",  # scale_by_adam inside
-        "inject_hyperparams",  # adam
-        "MultiSteps",  # adam
-        "apply_if_finite",  # adam
-        "reduce_on_plateau",  # adam
-        "packed",  # adam
-    }
-)
-# bound_lr scales final_lr by lr_t / lr_0 with lr_0 = schedule(0), which a warmup from 0
-# makes 0: this row is NaN from its first step for REAL parameters too (not a complex
-# issue; reported to the lead). The tests below check that the complex run is NaN exactly
-# where the real split run is, so they start failing (and this entry must go) once fixed.
-NAN_FOR_REAL_PARAMS_TOO = frozenset({"adabound_schedule"})
+# Rows that differ from the real split, and why (every other row equals it).
+DIFFERS_FROM_SPLIT: dict[str, str] = {}
 
 # add_noise adds noise that is drawn, not rotated: the rotated run gets the same noise.
 # (Its real-split run is equal exactly: a complex leaf's noise is the split's noise.)
 NOT_PHASE_EQUIVARIANT = frozenset({"add_noise"})
-# The distinct second-moment rules, on which split_real_and_imaginary(row) is checked
-# against the real split (the other SHARED_SECOND_MOMENT rows chain or wrap one of these;
-# running the wrapper on every row would double this file's compile time).
+# The distinct second-moment rules, on which split_real_and_imaginary(row) is also checked
+# against the real split (running the wrapper on every row would double the compile).
 WRAPPED_ROWS = frozenset(
     {"adagrad", "rmsprop_centered_momentum", "adadelta", "adam", "amsgrad", "nadam", "yogi"}
     | {"amsbound", "scale_by_rms"}
 )
-# Rows checked under rotation by their squared accumulators only (which must be invariant:
-# E|1j g|^2 = E|g|^2, where g**2 would flip the sign), not by their updates:
+# Rows not checked under the quarter turn, and why:
 PHASE_STATE_ONLY = {
-    # Centred RMSProp with bias correction: at step 1 the variance E|g|^2 - |E g|^2 is 0
-    # exactly, so the update g / sqrt(var + eps) is rounding noise times 1e4; XLA contracts
-    # Re^2 + Im^2 into a fused multiply-add, so the rotated run rounds differently.
+    # Centred RMSProp with bias correction: at step 1 the variance E[g^2] - E[g]^2 is 0
+    # exactly, so the update g / sqrt(var + eps) is rounding noise times 1e4.
     "rmsprop_centered_momentum": "ill-conditioned at step 1",
-    # Yogi (optax's init): m_0 = 1e-6 + 0j is a constant that a rotation does not rotate.
-    "scale_by_yogi": "m_0 = 1e-6 + 0j is not rotated",
-    "yogi": "m_0 = 1e-6 + 0j is not rotated",
+    # Yogi (optax's init): m_0 = 1e-6 per part is a constant that a rotation does not map
+    # to (-1e-6, 1e-6).
+    "scale_by_yogi": "m_0 = 1e-6 (1 + 1j) is not rotated",
+    "yogi": "m_0 = 1e-6 (1 + 1j) is not rotated",
 }
 
 # Rows whose optax counterpart is built by the same row with m=optax.
@@ -142,10 +99,19 @@ OPTAX_ROWS = (
     "chain",
     "split_real_and_imaginary",
 )
-# optax squares the complex number in these (jnp.square / g**2): its runs are wrong on
-# complex inputs, and gradtx's differ from them on purpose. add_noise: optax draws complex
-# noise of total variance sigma^2 (sigma^2/2 per part), gradtx sigma^2 per part.
+# optax keeps ONE real second moment E|g|^2 per complex element (shared by its two parts);
+# gradtx keeps one per part (the real split's numbers): the adaptive rows differ from
+# optax on complex parameters by design. optax also squares the complex number in
+# scale_by_adadelta, and splits add_noise's variance between the parts.
+_SHARED = "optax shares one E|g|^2 per complex element; gradtx keeps one per part"
 OPTAX_DIFFERS = {
+    name: _SHARED
+    for name in (
+        "adagrad", "rmsprop", "rmsprop_centered_momentum", "adam", "adamw", "amsgrad",
+        "nadam", "yogi", "scale_by_rss", "scale_by_rms", "scale_by_stddev", "scale_by_adam",
+        "scale_by_amsgrad", "scale_by_yogi", "chain",
+    )
+} | {
     "adadelta": "optax.scale_by_adadelta averages g**2 (complex)",
     "scale_by_adadelta": "optax.scale_by_adadelta averages g**2 (complex)",
     "add_noise": "optax splits the variance between Re and Im",
@@ -209,7 +175,7 @@ def _run(tx, params, grads, extra):
 @functools.partial(jax.jit, static_argnames="ids")
 def _all_rows(params, grads, ids):
     """Per row: the runs (complex, split merged back, rotated rotated back, and for
-    :data:`SHARED_SECOND_MOMENT` rows the row wrapped in split_real_and_imaginary) and
+    :data:`WRAPPED_ROWS` the row wrapped in split_real_and_imaginary) and
     the complex run's final state. The complex and rotated runs are one vmapped run."""
     split_params, split_grads = _split(params), jax.vmap(_split)(grads)
     both = jax.tree.map(
@@ -262,46 +228,31 @@ def _close(a, b):
 
 
 def test_exclusion_sets_name_rows():
-    sets = SHARED_SECOND_MOMENT | NOT_PHASE_EQUIVARIANT | NAN_FOR_REAL_PARAMS_TOO
+    sets = set(DIFFERS_FROM_SPLIT) | NOT_PHASE_EQUIVARIANT | WRAPPED_ROWS
     sets |= set(PHASE_STATE_ONLY)
     for name in sets | set(OPTAX_DIFFERS):
         assert name in ROWS, name
-    assert WRAPPED_ROWS <= SHARED_SECOND_MOMENT
     assert set(OPTAX_ROWS) <= set(ROWS)
-
-
-def _nan_pattern(run):
-    return [np.isnan(np.asarray(x)) for x in jax.tree.leaves(run)]
 
 
 @pytest.mark.parametrize("row_id", list(ROWS))
 def test_complex_equals_real_split(row_id):
     runs, _ = _results()[row_id]
-    if row_id in NAN_FOR_REAL_PARAMS_TOO:
-        split_nan, complex_nan = _nan_pattern(runs["split"]), _nan_pattern(runs["complex"])
-        assert any(np.any(x) for x in split_nan), f"{row_id} is fixed: drop it from the set"
-        for a, b in zip(complex_nan, split_nan, strict=True):
-            np.testing.assert_array_equal(a, b)
-        return
-    if row_id in SHARED_SECOND_MOMENT:
-        if row_id in WRAPPED_ROWS:
-            # torch's per-part convention, through the wrapper, is the split run exactly
-            _close(runs["wrapped"], runs["split"])
-        # gradtx's shared second moment really differs from it (the set is exact).
-        # Measured: 2.9e-3 to 0.46 relative; the rows outside the set agree to 1e-7.
+    if row_id in DIFFERS_FROM_SPLIT:
         assert _max_diff(runs["complex"], runs["split"]) > 1e-3, row_id
-    else:
-        _close(runs["complex"], runs["split"])
+        return
+    _close(runs["complex"], runs["split"])
+    if row_id in WRAPPED_ROWS:  # optax.contrib's wrapper for the same convention
+        _close(runs["wrapped"], runs["split"])
 
 
 @pytest.mark.parametrize("row_id", list(ROWS))
 def test_phase_equivariance(row_id):
     runs, state = _results()[row_id]
-    if row_id in NAN_FOR_REAL_PARAMS_TOO:
-        pytest.skip("NaN for real params too (see NAN_FOR_REAL_PARAMS_TOO)")
     squared = _squared_leaves(state)
-    for a in squared:  # E|g|^2 and friends are invariant under the rotation
-        _close(a[1], a[0])
+    for a in squared:  # a quarter turn swaps the parts' squared accumulators
+        if jnp.iscomplexobj(a):
+            _close(a[1], a[0].imag + 1j * a[0].real)
     if row_id in NOT_PHASE_EQUIVARIANT:
         # the rotated run differs exactly by the noise it does not rotate
         assert _max_diff(runs["rotated"], runs["complex"]) > 1e-3
@@ -325,18 +276,18 @@ def _squared_leaves(state):
 
 @pytest.mark.parametrize("row_id", list(ROWS))
 def test_state_dtypes(row_id):
-    """Squared accumulators are real (float32 for complex64), moments stay complex, and
-    every state leaf is finite."""
+    """Per-element accumulators of a complex64 parameter are complex64 (one value per
+    part; a squared accumulator's parts are both >= 0), and every state leaf is finite."""
     _, state = _results()[row_id]
     state = jax.tree.map(lambda x: x[0], state)  # the complex (unrotated) run
     for path, leaf in jax.tree_util.tree_leaves_with_path(state):
         names = {p.name for p in path if isinstance(p, jax.tree_util.GetAttrKey)}
         if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             continue
-        if row_id not in NAN_FOR_REAL_PARAMS_TOO:
-            assert np.all(np.isfinite(np.asarray(leaf))), (row_id, path)
-        if names & SQUARED_FIELDS:
-            assert leaf.dtype == jnp.float32, (row_id, jax.tree_util.keystr(path), leaf.dtype)
+        assert np.all(np.isfinite(np.asarray(leaf))), (row_id, path)
+        if names & SQUARED_FIELDS and leaf.size > 2 and not names & {"real", "imaginary"}:
+            assert leaf.dtype == jnp.complex64, (row_id, jax.tree_util.keystr(path), leaf.dtype)
+            assert np.all(np.asarray(leaf.real) >= 0) and np.all(np.asarray(leaf.imag) >= 0)
         elif names & MOMENT_FIELDS and not names & {"real", "imaginary"} and leaf.size > 2:
             # complex leaves (3,), (2, 2), or packed into one buffer of 7 (the real pairs
             # of split_real_and_imaginary are real by design)
@@ -356,8 +307,11 @@ def _optax_rows(params, grads, ids):
 
 def test_complex_runs_equal_optax():
     params, grads = _problem()
-    for row_id, (ours, theirs) in _optax_rows(params, grads, OPTAX_ROWS).items():
-        assert row_id not in OPTAX_DIFFERS
+    results = _optax_rows(params, grads, OPTAX_ROWS)
+    for row_id, (ours, theirs) in results.items():
+        if row_id in OPTAX_DIFFERS:  # the set is exact: these really differ
+            assert _max_diff(ours, theirs) > 1e-4, (row_id, OPTAX_DIFFERS[row_id])
+            continue
         try:
             _close(ours, theirs)
         except AssertionError as e:
@@ -391,14 +345,15 @@ def test_issue_example_adam_converges():
 
     z, state, dist = run(z0)
     dist = np.asarray(dist)
-    nu = state[0].nu
-    assert nu.dtype == jnp.float32 and np.all(np.asarray(nu) > 0)
+    nu = state[0].nu  # one second moment per part, as the real split's (torch's) state
+    assert nu.dtype == jnp.complex64
+    assert np.all(np.asarray(nu.real) > 0) and np.all(np.asarray(nu.imag) > 0)
     # after 3 steps every coordinate is closer to t (the bug moved z away)
     assert np.all(dist[3] < dist[0])
     assert np.all(np.abs(np.asarray(z - t)) < 0.05), np.abs(np.asarray(z - t))
     assert float(loss(z)) < 1e-2 * float(loss(z0))
-    # the same numbers as optax.adam; torch's convention (the real split, through
-    # split_real_and_imaginary) converges too
+    # the same numbers as the real split (split_real_and_imaginary, torch's convention);
+    # optax.adam (one shared E|g|^2 per element) converges too, to the same point
     final = {}
     for name, other in (
         ("optax", optax.adam(0.1)),
@@ -409,22 +364,22 @@ def test_issue_example_adam_converges():
             u, so = other.update(jnp.conj(jax.grad(loss)(zo)), so, zo)
             zo = optax.apply_updates(zo, u)
         final[name] = zo
-    np.testing.assert_allclose(np.asarray(z), np.asarray(final["optax"]), rtol=1e-5, atol=1e-6)
-    assert np.all(np.abs(np.asarray(final["split"] - t)) < 0.05)
+    np.testing.assert_allclose(np.asarray(z), np.asarray(final["split"]), rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(np.asarray(final["optax"] - t)) < 0.05)
 
 
 def test_native_falls_back_for_complex():
     """gradtx.native's kernels are float32-only: a complex tree takes the pure-JAX step
     (no FFI call) and gives gradtx.adam's numbers."""
     _, z0, loss = _issue_problem()
-    opt = native.adam(0.1)
+    opt = gradtx.adam(0.1)
     g = jnp.conj(jax.grad(loss)(z0))
-    jaxpr = str(jax.make_jaxpr(native.make_step(opt, jit=False))(z0, g, opt.init(z0)))
+    assert native.explain(opt, z0).startswith("pure JAX")
+    jaxpr = str(jax.make_jaxpr(gradtx.make_step(opt, jit=False))(z0, g, opt.init(z0)))
     assert "ffi_call" not in jaxpr
-    got = native.make_step(opt, donate=False)(z0, g, opt.init(z0))
-    ref = gradtx.adam(0.1)
-    want = gradtx.make_step(ref, donate=False)(z0, g, ref.init(z0))
-    chex.assert_trees_all_close(got, want, rtol=0, atol=0)
+    got = gradtx.make_step(opt, donate=False)(z0, g, opt.init(z0))
+    u, s = opt.update(g, opt.init(z0), z0)
+    chex.assert_trees_all_close(got, (gradtx.apply_updates(z0, u), s), rtol=0, atol=0)
 
 
 def test_global_norm_and_clip_are_real():

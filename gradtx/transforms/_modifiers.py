@@ -237,8 +237,9 @@ def add_noise(
     Args:
         eta: :math:`\eta \ge 0`, the initial noise variance (default 0.01).
         gamma: :math:`\gamma \ge 0`, the annealing exponent (default 0.55).
-        key: an int seed or a JAX PRNG key (default ``None``: seed 0). A key given here
-            is copied at ``init``, so a donated step cannot delete the caller's key.
+        key: an int seed or a JAX PRNG key (default ``None``: seed 0). A typed key
+            (``jax.random.key``) is copied at ``init``, so a donated step cannot delete
+            the caller's key.
         seed: keyword-only, the same as ``key`` (gradtx's earlier name).
 
     Returns:

@@ -269,8 +269,8 @@ def adadelta(
 
     Returns:
         A :class:`gradtx.GradientTransformation` with state ``(weight-decay state,
-        ScaleByAdaDeltaState, lr state)``; the first is ``EmptyState()`` (or the
-        mask's ``MaskedState``).
+        ScaleByAdaDeltaState, lr state)``; the first is ``EmptyState()``, inside a
+        ``MaskedState`` when a mask is given with a nonzero ``weight_decay``.
 
     Raises:
         ValueError: a negative ``weight_decay`` or ``learning_rate``; ``rho`` outside

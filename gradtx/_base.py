@@ -129,7 +129,28 @@ def init_empty_state(params: Params) -> EmptyState:
 
 
 def identity() -> GradientTransformation:
-    """The transformation that returns its updates unchanged: ``u_t = g_t``."""
+    r"""The transformation that returns its updates unchanged.
+
+    .. math::
+
+        u_t = g_t
+
+    Stateless: its state is ``EmptyState()``. Same as ``optax.identity``; useful as a
+    placeholder link in a :func:`chain` (gradtx's optimisers use it where an optional
+    step, such as momentum, is switched off).
+
+    Returns:
+        A :class:`GradientTransformation` whose ``init`` returns ``EmptyState()`` and
+        whose ``update(updates, state, params=None, **extra_args)`` returns
+        ``(updates, state)`` unchanged.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.identity()
+        >>> u, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> u.tolist(), state
+        ([1.0, -2.0], EmptyState())
+    """
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -265,16 +286,44 @@ def _as_transformation(
 
 
 def chain(*transforms: Any) -> GradientTransformationExtraArgs:
-    """Applies transformations in sequence: ``u = t_n(...t_2(t_1(g)))``.
+    r"""Applies transformations in sequence.
+
+    .. math::
+
+        u_t = T_n\big(\cdots T_2(T_1(g_t))\big)
 
     Accepts gradtx transforms and any optax ``GradientTransformation``; keyword
-    ``extra_args`` are passed to the links that accept them. The state is a tuple with
+    ``extra_args`` are passed to the links that accept them (a link whose ``update``
+    does not take ``**extra_args`` is called without them). The state is a tuple with
     one entry per link, as in ``optax.chain``, so states round-trip between the two.
+    ``params`` is passed to every link.
 
-    Example::
+    Args:
+        *transforms: the links, applied first to last; each an object with callable
+            ``init`` and ``update`` (a gradtx or optax transformation). With no links
+            the chain is the identity.
 
-        tx = gradtx.chain(gradtx.clip_by_global_norm(1.0), gradtx.scale_by_adam(),
-                          gradtx.scale_by_learning_rate(1e-3))
+    Returns:
+        A :class:`GradientTransformationExtraArgs` whose state is a ``tuple`` holding
+        each link's state in order (``()`` for an empty chain).
+
+    Raises:
+        TypeError: a link is not a gradient transformation (no callable ``init`` and
+            ``update``); the message names its position.
+        ValueError: ``update`` is given a state that is not a tuple of one entry per
+            link.
+
+    Source: ``optax.chain``.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.chain(gradtx.clip_by_global_norm(1.0),
+        ...                   gradtx.scale_by_learning_rate(0.1))
+        >>> u, state = tx.update(jnp.array([3.0, 4.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]  # clipped to norm 1, then times -0.1
+        [-0.06, -0.08]
+        >>> len(state)
+        2
     """
     links = tuple(_as_transformation(t, i) for i, t in enumerate(transforms))
 
@@ -303,10 +352,34 @@ def chain(*transforms: Any) -> GradientTransformationExtraArgs:
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:
-    """Returns ``params + updates``, leaf by leaf, keeping each parameter's dtype.
+    r"""Returns ``params + updates``, leaf by leaf, keeping each parameter's dtype.
+
+    .. math::
+
+        p_t = p_{t-1} + u_t
 
     The sum is computed in the wider of the two dtypes and cast back to the parameter's
-    dtype, so bf16 parameters stay bf16 and f32 updates are not rounded first.
+    dtype, so bf16 parameters stay bf16 and f32 updates are not rounded first. A ``None``
+    parameter leaf stays ``None``. Same as ``optax.apply_updates``.
+
+    Args:
+        params: a tree of arrays (the parameters :math:`p_{t-1}`), any dtypes.
+        updates: a tree of the same structure and leaf shapes (the step :math:`u_t`,
+            already scaled by the negative learning rate).
+
+    Returns:
+        A tree like ``params``: each leaf ``p + u`` with ``p``'s shape and dtype.
+
+    Raises:
+        ValueError: ``updates`` and ``params`` differ in tree structure or in a leaf's
+            shape (the message names the leaf).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> params = {"w": jnp.array([1.0, 2.0], jnp.bfloat16)}
+        >>> new = gradtx.apply_updates(params, {"w": jnp.array([0.5, -0.5])})
+        >>> new["w"].tolist(), new["w"].dtype
+        ([1.5, 1.5], dtype(bfloat16))
     """
     from gradtx._tree import check_same_tree
 

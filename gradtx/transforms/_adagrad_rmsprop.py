@@ -34,16 +34,41 @@ def scale_by_rss(
     r"""Adagrad's scaling by the root of the sum of squared gradients.
 
     .. math::
+
         s_t = s_{t-1} + |g_t|^2, \qquad u_t = \frac{g_t}{\sqrt{s_t + \epsilon}}
         \ \ (u_t = 0 \text{ where } s_t = 0)
 
-    with ``s_0 = initial_accumulator_value``. Defaults (0.1, 1e-7) are optax's.
+    with :math:`s_0` = ``initial_accumulator_value``. Defaults (0.1, 1e-7) are optax's.
     (torch's Adagrad puts eps outside the root and starts at 0.) ``s`` is real (for a
     complex parameter it sums ``|g|^2``) and stored in ``nu_dtype`` (keyword-only;
     default: the state dtype policy of docs/dtypes.md, float32 for float16 params).
 
+    Args:
+        initial_accumulator_value: :math:`s_0 \ge 0` (default 0.1).
+        eps: :math:`\epsilon \ge 0`, added inside the root (default 1e-7).
+        nu_dtype: keyword-only storage dtype of ``s``, a real floating dtype or ``None``
+            (default: the state dtype policy).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByRssState``
+        (``sum_of_squares``: :math:`s_t`, shaped like the params, as optax's). Updates
+        keep the gradient's dtype.
+
+    Raises:
+        ValueError: a negative or NaN ``initial_accumulator_value`` or ``eps``.
+        TypeError: ``nu_dtype`` is not a real floating dtype; a non-float gradient.
+
     Reference: Duchi et al., *Adaptive Subgradient Methods for Online Learning and
     Stochastic Optimization*, JMLR 2011.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_rss(initial_accumulator_value=0.0, eps=0.0)
+        >>> state = tx.init(jnp.zeros(2))
+        >>> for g in ([3.0, 0.0], [4.0, 0.0]):
+        ...     u, state = tx.update(jnp.array(g), state)
+        >>> [round(x, 4) for x in u.tolist()]  # 4 / sqrt(9 + 16); 0 where s = 0
+        [0.8, 0.0]
     """
     _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
     _checks.non_negative("eps", eps)
@@ -91,6 +116,7 @@ def scale_by_rms(
     r"""RMSProp's scaling by a moving root mean square of the gradients.
 
     .. math::
+
         \nu_t = \rho\,\nu_{t-1} + (1-\rho) |g_t|^2, \qquad
         u_t = \frac{g_t}{\sqrt{\nu_t + \epsilon}} \ \text{(eps_in_sqrt)} \quad\text{or}\quad
         \frac{g_t}{\sqrt{\nu_t} + \epsilon}
@@ -106,12 +132,39 @@ def scale_by_rms(
     Defaults equal optax's ``scale_by_rms`` (centred: ``scale_by_stddev``); torch's
     RMSprop is ``eps_in_sqrt=False``.
 
-    Raises ``ValueError`` for ``eps=0`` with ``initial_scale=0`` (a gradient that has
-    been 0 so far gives ``0/0``) and for ``eps=0`` when centred (a constant gradient has
-    variance 0); optax returns NaN/inf there.
+    Args:
+        decay: :math:`\rho` in ``[0, 1)`` (default 0.9).
+        eps: :math:`\epsilon \ge 0` (default 1e-8).
+        initial_scale: :math:`\nu_0 \ge 0` (default 0.0).
+        eps_in_sqrt: add ``eps`` inside the root (default ``True``, optax's) or outside
+            (``False``, torch's).
+        bias_correction: divide the averages by :math:`1-\rho^t` (default ``False``).
+        centered: keyword-only, subtract :math:`|\mu_t|^2` (default ``False``).
+        nu_dtype: keyword-only storage dtype of ``nu``, real floating or ``None``
+            (default: the state dtype policy).
 
-    Reference: Tieleman & Hinton, Lecture 6.5 of *Neural Networks for Machine
-    Learning*, 2012; Graves, *Generating Sequences With Recurrent Neural Networks*, 2013.
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByRmsState``
+        (``count``: int32 scalar; ``nu``; ``mu``: ``None`` unless centred). Updates keep
+        the gradient's dtype.
+
+    Raises:
+        ValueError: ``decay`` outside ``[0, 1)``; a negative ``eps`` or
+            ``initial_scale``; ``eps=0`` with ``initial_scale=0`` (a gradient that has
+            been 0 so far gives ``0/0``) and ``eps=0`` when centred (a constant gradient
+            has variance 0); optax returns NaN/inf there.
+        TypeError: ``nu_dtype`` is not a real floating dtype; a non-float gradient.
+
+    References:
+        Tieleman & Hinton, Lecture 6.5 of *Neural Networks for Machine Learning*, 2012;
+        Graves, *Generating Sequences With Recurrent Neural Networks*, 2013.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_rms(decay=0.9)
+        >>> u, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]  # g / sqrt(0.1 g^2) = sqrt(10) sign(g)
+        [3.1623, -3.1623]
     """
     _checks.decay_rate("decay", decay)
     _checks.non_negative("eps", eps)
@@ -168,7 +221,46 @@ def scale_by_stddev(
     *,
     nu_dtype: Any | None = None,
 ) -> GradientTransformation:
-    """Centred RMSProp's scaling: ``scale_by_rms(..., centered=True)`` (optax's name)."""
+    r"""Centred RMSProp's scaling: ``scale_by_rms(..., centered=True)`` (optax's name).
+
+    .. math::
+
+        \nu_t = \rho\,\nu_{t-1} + (1-\rho) |g_t|^2, \quad
+        \mu_t = \rho\,\mu_{t-1} + (1-\rho) g_t, \quad
+        u_t = \frac{g_t}{\sqrt{\max(\nu_t - |\mu_t|^2, 0) + \epsilon}}
+
+    (``eps`` outside the root with ``eps_in_sqrt=False``; both averages divided by
+    :math:`1-\rho^t` with ``bias_correction``). See :func:`scale_by_rms` for the details;
+    the same as ``optax.scale_by_stddev``.
+
+    Args:
+        decay: :math:`\rho` in ``[0, 1)`` (default 0.9).
+        eps: :math:`\epsilon > 0` (default 1e-8).
+        initial_scale: :math:`\nu_0 \ge 0` (default 0.0).
+        eps_in_sqrt: ``eps`` inside the root (default ``True``) or outside.
+        bias_correction: divide the averages by :math:`1-\rho^t` (default ``False``).
+        nu_dtype: keyword-only storage dtype of ``nu`` (default: the state dtype policy).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByRmsState``
+        (``count``, ``nu``, ``mu``).
+
+    Raises:
+        ValueError: ``decay`` outside ``[0, 1)``; a negative ``eps`` or
+            ``initial_scale``; ``eps=0`` (a constant gradient has variance 0).
+        TypeError: ``nu_dtype`` is not a real floating dtype; a non-float gradient.
+
+    Reference: Graves, *Generating Sequences With Recurrent Neural Networks*, 2013.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_stddev()
+        >>> state = tx.init(jnp.zeros(2))
+        >>> for g in ([1.0, -2.0], [3.0, -2.0]):
+        ...     u, state = tx.update(jnp.array(g), state)
+        >>> [round(x, 4) for x in u.tolist()]
+        [3.2774, -2.5491]
+    """
     return scale_by_rms(
         decay, eps, initial_scale, eps_in_sqrt, bias_correction, centered=True, nu_dtype=nu_dtype
     )
@@ -185,18 +277,45 @@ def scale_by_adadelta(
     r"""Adadelta's unit-correcting scaling.
 
     .. math::
+
         E[g^2]_t = \rho E[g^2]_{t-1} + (1-\rho) |g_t|^2, \quad
         \Delta_t = \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t,
         \quad E[\Delta^2]_t = \rho E[\Delta^2]_{t-1} + (1-\rho)|\Delta_t|^2
 
-    ``u_t = Delta_t``; both averages start at 0. Defaults (0.9, 1e-6) are optax's and
+    :math:`u_t = \Delta_t`; both averages start at 0. Defaults (0.9, 1e-6) are optax's and
     torch's. Chain with ``scale_by_learning_rate(1.0)`` for the paper's step. Both
     averages are real (squared magnitudes for complex parameters; optax squares the
     complex number here) and stored in ``nu_dtype`` (keyword-only; default: the state
     dtype policy of docs/dtypes.md, float32 for float16 params, where ``E[dx^2]`` of
     about ``eps`` would be subnormal).
 
+    Args:
+        rho: :math:`\rho` in ``[0, 1)``, the decay of both averages (default 0.9).
+        eps: :math:`\epsilon > 0` (default 1e-6); it sets the first steps' size,
+            about :math:`\sqrt{\epsilon}`.
+        nu_dtype: keyword-only storage dtype of both averages, real floating or ``None``
+            (default: the state dtype policy).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByAdaDeltaState``
+        (``e_g``: :math:`E[g^2]`, ``e_x``: :math:`E[\Delta^2]`, shaped like the params,
+        as optax's). Updates keep the gradient's dtype.
+
+    Raises:
+        ValueError: ``rho`` outside ``[0, 1)``; ``eps <= 0`` (``eps = 0`` divides 0 by 0
+            at the first step and never moves).
+        TypeError: ``nu_dtype`` is not a real floating dtype; a non-float gradient.
+
     Reference: Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_adadelta(rho=0.9, eps=1e-6)
+        >>> u, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]  # sqrt(eps) / sqrt(0.1) * sign(g)
+        [0.0032, -0.0032]
+        >>> [round(x, 4) for x in state.e_g.tolist()]
+        [0.1, 0.4]
     """
     _checks.decay_rate("rho", rho)
     # eps = 0 divides 0 by 0 at the first step (E[dx^2]_0 = 0) and never moves.

@@ -66,25 +66,57 @@ def scale_by_adam(
     r"""Adam's scaling by bias-corrected moment estimates.
 
     .. math::
+
         m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
         v_t = \beta_2 v_{t-1} + (1-\beta_2) |g_t|^2,\quad
         \hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t},\quad
         u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
 
-    With ``nesterov=True`` (NAdam, Dozat 2016) ``m_hat`` becomes
-    ``b1 m_t/(1-b1^{t+1}) + (1-b1) g_t/(1-b1^t)``. Defaults equal optax's
-    ``scale_by_adam`` and the paper's. ``mu_dtype`` and ``nu_dtype`` (keyword-only) set
-    the moments' storage dtypes; by default they follow the state dtype policy
-    (docs/dtypes.md: the params' dtype, float32 for float16 params, ``nu`` real for
-    complex params). The moments are computed in at least float32 and the update keeps
-    the gradient's dtype. A complex parameter works as in optax: ``|g|^2`` is shared by
-    its real and imaginary parts (use :func:`gradtx.contrib.split_real_and_imaginary`
-    for torch's per-part second moments).
+    with :math:`m_0 = v_0 = 0` and :math:`t = 1, 2, \ldots`. With ``nesterov=True``
+    (NAdam, Dozat 2016) ``m_hat`` becomes ``b1 m_t/(1-b1^{t+1}) + (1-b1) g_t/(1-b1^t)``.
+    Defaults equal optax's ``scale_by_adam`` and the paper's. ``mu_dtype`` and
+    ``nu_dtype`` (keyword-only) set the moments' storage dtypes; by default they follow
+    the state dtype policy (docs/dtypes.md: the params' dtype, float32 for float16
+    params, ``nu`` real for complex params). The moments are computed in at least float32
+    and the update keeps the gradient's dtype. A complex parameter works as in optax:
+    ``|g|^2`` is shared by its real and imaginary parts (use
+    :func:`gradtx.contrib.split_real_and_imaginary` for torch's per-part second moments).
 
-    Raises ``ValueError`` for ``eps = eps_root = 0``: a coordinate whose gradient has been 0 at
-    every step would get ``0/0 = NaN`` (optax returns NaN there).
+    Args:
+        b1: :math:`\beta_1` in ``[0, 1)``, decay of the first moment (default 0.9).
+        b2: :math:`\beta_2` in ``[0, 1)``, decay of the second moment (default 0.999).
+        eps: :math:`\epsilon \ge 0`, added outside the root (default 1e-8).
+        eps_root: :math:`\epsilon_{root} \ge 0`, added inside the root (default 0.0;
+            positive when differentiating through the update, as in optax).
+        mu_dtype: storage dtype of ``mu`` (default ``None``: the state dtype policy).
+        nesterov: keyword-only, NAdam's Nesterov momentum (default ``False``).
+        nu_dtype: keyword-only storage dtype of ``nu``, real floating (default ``None``:
+            the state dtype policy).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByAdamState``
+        (``count``: int32 scalar, ``mu``, ``nu``: trees like the params; optax's fields
+        and order).
+
+    Raises:
+        ValueError: ``b1`` or ``b2`` outside ``[0, 1)``; a negative ``eps`` or
+            ``eps_root``; ``eps = eps_root = 0``: a coordinate whose gradient has been 0
+            at every step would get ``0/0 = NaN`` (optax returns NaN there).
+        TypeError: ``mu_dtype``/``nu_dtype`` not a floating dtype (``nu_dtype`` not a
+            real one); a non-float gradient.
 
     Reference: Kingma & Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_adam()
+        >>> state = tx.init(jnp.zeros(2))
+        >>> u, state = tx.update(jnp.array([1.0, -2.0]), state)
+        >>> [round(x, 4) for x in u.tolist()]  # the first step is sign(g)
+        [1.0, -1.0]
+        >>> u, state = tx.update(jnp.array([3.0, -2.0]), state)
+        >>> [round(x, 4) for x in u.tolist()]
+        [0.9178, -1.0]
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.nonzero_denominator("Adam", eps=eps, eps_root=eps_root)
@@ -136,18 +168,49 @@ def scale_by_amsgrad(
     r"""AMSGrad: Adam with the running maximum of the second moment.
 
     .. math::
+
         \hat v^{max}_t = \max(\hat v^{max}_{t-1}, \hat v_t),\qquad
         u_t = \frac{\hat m_t}{\sqrt{\hat v^{max}_t + \epsilon_{root}} + \epsilon}
 
     with ``m_hat``, ``v_hat`` as in :func:`scale_by_adam` (each bias correction can be
-    switched off; both off is the paper's form). Defaults equal optax's. ``nu`` and
-    ``nu_max`` are real and stored in ``nu_dtype`` (keyword-only; default: the state
-    dtype policy, docs/dtypes.md).
+    switched off; both off is the paper's form) and :math:`\hat v^{max}_0 = 0`. Defaults
+    equal optax's. ``nu`` and ``nu_max`` are real and stored in ``nu_dtype``
+    (keyword-only; default: the state dtype policy, docs/dtypes.md).
 
-    Raises ``ValueError`` for ``eps = eps_root = 0``: a coordinate whose gradient has been 0 at
-    every step would get ``0/0 = NaN`` (optax returns NaN there).
+    Args:
+        b1: :math:`\beta_1` in ``[0, 1)`` (default 0.9).
+        b2: :math:`\beta_2` in ``[0, 1)`` (default 0.999).
+        eps: :math:`\epsilon \ge 0`, outside the root (default 1e-8).
+        eps_root: :math:`\epsilon_{root} \ge 0`, inside the root (default 0.0).
+        mu_dtype: storage dtype of ``mu`` (default ``None``: the state dtype policy).
+        bias_correction_mu: divide :math:`m_t` by :math:`1-\beta_1^t` (default ``True``).
+        bias_correction_nu: divide :math:`v_t` by :math:`1-\beta_2^t` before the maximum
+            (default ``True``).
+        nu_dtype: keyword-only storage dtype of ``nu`` and ``nu_max``, real floating
+            (default ``None``: the state dtype policy).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByAmsgradState``
+        (``count``, ``mu``, ``nu``, ``nu_max``; optax's fields and order).
+
+    Raises:
+        ValueError: ``b1`` or ``b2`` outside ``[0, 1)``; a negative ``eps`` or
+            ``eps_root``; ``eps = eps_root = 0``: a coordinate whose gradient has been 0
+            at every step would get ``0/0 = NaN`` (optax returns NaN there).
+        TypeError: ``mu_dtype``/``nu_dtype`` not a floating dtype; a non-float gradient.
 
     Reference: Reddi et al., *On the Convergence of Adam and Beyond*, ICLR 2018.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_amsgrad()
+        >>> state = tx.init(jnp.zeros(2))
+        >>> for g in ([4.0, -2.0], [1.0, -2.0]):
+        ...     u, state = tx.update(jnp.array(g), state)
+        >>> [round(x, 4) for x in u.tolist()]  # Adam's would be [0.8306, -1.0]
+        [0.6053, -1.0]
+        >>> [round(x, 2) for x in state.nu_max.tolist()]  # the first step's v_hat
+        [16.0, 4.0]
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.nonzero_denominator("AMSGrad", eps=eps, eps_root=eps_root)
@@ -203,6 +266,7 @@ def scale_by_yogi(
     r"""Yogi: Adam with an additive, sign-controlled second-moment update.
 
     .. math::
+
         v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - |g_t|^2)\, |g_t|^2,\qquad
         u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
 
@@ -212,11 +276,33 @@ def scale_by_yogi(
     dtypes (default: the state dtype policy, docs/dtypes.md). For a complex parameter
     ``m_0 = initial_accumulator_value + 0j`` and ``v`` is real, as in optax.
 
-    Raises ``ValueError`` for ``eps``, ``eps_root`` and ``initial_accumulator_value``
-    all 0: a coordinate whose gradient has been 0 at every step would get ``0/0 = NaN``
-    (optax returns NaN there).
+    Args:
+        b1: :math:`\beta_1` in ``[0, 1)`` (default 0.9).
+        b2: :math:`\beta_2` in ``[0, 1)`` (default 0.999).
+        eps: :math:`\epsilon \ge 0`, outside the root (default 1e-3, the paper's).
+        eps_root: :math:`\epsilon_{root} \ge 0`, inside the root (default 0.0).
+        initial_accumulator_value: :math:`m_0 = v_0 \ge 0` (default 1e-6).
+        mu_dtype: keyword-only storage dtype of ``mu`` (default ``None``: the policy).
+        nu_dtype: keyword-only storage dtype of ``nu``, real floating (default ``None``).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByAdamState``
+        (``count``, ``mu``, ``nu``, as optax's ``scale_by_yogi``).
+
+    Raises:
+        ValueError: ``b1`` or ``b2`` outside ``[0, 1)``; a negative ``eps``, ``eps_root``
+            or ``initial_accumulator_value``; all three 0: a coordinate whose gradient
+            has been 0 at every step would get ``0/0 = NaN`` (optax returns NaN there).
+        TypeError: ``mu_dtype``/``nu_dtype`` not a floating dtype; a non-float gradient.
 
     Reference: Zaheer et al., *Adaptive Methods for Nonconvex Optimization*, NeurIPS 2018.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_yogi()
+        >>> u, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]  # about sign(g); eps = 1e-3 shows
+        [0.9985, -0.9994]
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
@@ -280,6 +366,7 @@ def bound_lr(
     converge to SGD's learning rate.
 
     .. math::
+
         \eta_t = \frac{\alpha_t \sqrt{1-\beta_2^t}}{(1-\beta_1^t)(\sqrt{v_t} + \epsilon)},\quad
         \eta^{l}_t = \alpha^*_t\Big(1 - \frac{1}{\gamma t + 1}\Big),\quad
         \eta^{u}_t = \alpha^*_t\Big(1 + \frac{1}{\gamma t}\Big),\quad
@@ -310,9 +397,46 @@ def bound_lr(
     ``scale_by_adam`` and ``scale_by_learning_rate``), because the clipping acts on the
     step size before it multiplies ``m_t``. It composes with the other transforms: the
     reference's L2 weight decay is ``chain(add_decayed_weights(wd), bound_lr(...))``.
+    optax has no AdaBound.
+
+    Args:
+        learning_rate: :math:`\alpha_t`, a float ``>= 0`` or a schedule (default 1e-3,
+            the reference's).
+        final_lr: the SGD rate :math:`\alpha^*` the bounds converge to, a number
+            ``>= 0`` (default 0.1).
+        gamma: :math:`\gamma > 0`, the bounds' convergence speed (default 1e-3).
+        b1: :math:`\beta_1` in ``[0, 1)`` (default 0.9).
+        b2: :math:`\beta_2` in ``[0, 1)`` (default 0.999).
+        eps: :math:`\epsilon \ge 0` (default 1e-8).
+        amsbound: keyword-only, use the running maximum of :math:`v_t` (default
+            ``False``).
+        mu_dtype: keyword-only storage dtype of ``mu`` (default ``None``: the policy).
+        base_lr: keyword-only reference lr ``> 0`` (default ``None``: see above).
+        nu_dtype: keyword-only storage dtype of ``nu``/``nu_max``, real floating.
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``BoundLrState``
+        (``count``, ``mu``, ``nu``; ``nu_max``, ``None`` unless ``amsbound``). Its
+        updates are the final steps (negative for a positive gradient).
+
+    Raises:
+        ValueError: ``learning_rate`` ``None``, negative or infinite; a negative
+            ``final_lr`` or ``eps``; ``gamma <= 0``; ``b1``/``b2`` outside ``[0, 1)``;
+            ``base_lr <= 0``; a schedule whose base value is known to be ``<= 0``
+            without ``base_lr``.
+        TypeError: a callable ``final_lr`` (it follows the schedule by itself) or
+            ``base_lr``; a dtype that is not floating; a non-float gradient.
 
     Reference: Luo et al., *Adaptive Gradient Methods with Dynamic Bound of Learning
     Rate*, ICLR 2019 (github.com/Luolc/AdaBound).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.bound_lr(1.0, final_lr=0.1, gamma=1.0)
+        >>> u, state = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> # eta_1 = 10 / |g| is clipped to the upper bound 0.1 * (1 + 1) = 0.2:
+        >>> [round(x, 4) for x in u.tolist()]  # -0.2 * m_1 = -0.2 * 0.1 g
+        [-0.02, 0.04]
     """
     _checks.learning_rate("learning_rate", learning_rate)
     if callable(final_lr):

@@ -45,15 +45,50 @@ def add_decayed_weights(
     weight_decay: ScalarOrSchedule = 0.0,
     mask: Any | Callable[[Any], Any] | None = None,
 ) -> GradientTransformation:
-    r"""Adds the decayed parameters: ``u_t = g_t + lambda_t * p_t`` where the mask is True.
+    r"""Adds the decayed parameters to the updates, where the mask is True.
+
+    .. math::
+
+        u_t = g_t + \lambda_t\, p_t \quad (\text{mask True}), \qquad
+        u_t = g_t \quad (\text{mask False})
 
     Placed before an adaptive scaling this is L2 regularisation (torch's
     ``weight_decay`` in Adam/AdaBound); placed after it, before the learning rate, it
-    is decoupled weight decay (AdamW). ``weight_decay`` may be a schedule. ``mask`` is a
-    tree of booleans (or a prefix of one, or a function of the params returning one):
-    False leaves are passed through unchanged. Same as ``optax.add_decayed_weights``.
+    is decoupled weight decay (AdamW). ``weight_decay`` may be a schedule (evaluated at
+    ``t = 0, 1, ...``). ``mask`` is a tree of booleans (or a prefix of one, or a function
+    of the params returning one): False leaves are passed through unchanged. Same as
+    ``optax.add_decayed_weights`` (numbers and state trees).
+
+    Args:
+        weight_decay: :math:`\lambda`, a float ``>= 0`` (default 0.0) or a schedule (a
+            callable of the step).
+        mask: default ``None`` (every leaf decays); a tree of booleans with the params'
+            structure or a prefix of it, or a function ``params -> tree``.
+
+    Returns:
+        A :class:`gradtx.GradientTransformation`. Its ``update`` needs ``params``. State:
+        ``EmptyState()`` for a number, ``WeightDecayState`` (``count``) for a schedule,
+        either inside ``MaskedState`` when ``mask`` is given (optax's trees).
+
+    Raises:
+        ValueError: a negative or NaN ``weight_decay``; ``update`` called without
+            ``params``; updates, params or mask of different tree structure or shapes.
+        TypeError: ``weight_decay`` is not a number; a non-float gradient leaf.
 
     Reference: Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.add_decayed_weights(0.1)
+        >>> params = jnp.array([0.5, 1.0])
+        >>> u, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(params), params)
+        >>> [round(x, 4) for x in u.tolist()]  # g + 0.1 p
+        [1.05, -1.9]
+        >>> tx = gradtx.add_decayed_weights(0.1, mask={"w": True, "b": False})
+        >>> params = {"w": jnp.ones(1), "b": jnp.ones(1)}
+        >>> u, _ = tx.update({"w": jnp.zeros(1), "b": jnp.zeros(1)}, tx.init(params), params)
+        >>> round(float(u["w"][0]), 4), float(u["b"][0])  # "b" is masked out
+        (0.1, 0.0)
     """
     if not callable(weight_decay):
         _checks.non_negative("weight_decay", weight_decay)
@@ -106,14 +141,36 @@ def add_decayed_weights(
 def clip_by_global_norm(max_norm: float) -> GradientTransformation:
     r"""Rescales the whole update so its global L2 norm is at most ``max_norm``.
 
-    .. math:: u_t = g_t \cdot \min\!\Big(1, \frac{c}{\lVert g_t \rVert_2}\Big),\qquad
-              \lVert g\rVert_2 = \sqrt{\textstyle\sum_{\text{leaves}} \sum |g|^2}
+    .. math::
+
+        u_t = g_t \cdot \min\!\Big(1, \frac{c}{\lVert g_t \rVert_2}\Big),\qquad
+        \lVert g\rVert_2 = \sqrt{\textstyle\sum_{\text{leaves}} \sum |g|^2}
 
     The norm is one reduction over every leaf (it stays correct when leaves are
-    sharded: XLA inserts the cross-device sum). Same as ``optax.clip_by_global_norm``.
+    sharded: XLA inserts the cross-device sum); complex leaves count ``|g|^2``. An update
+    whose norm is below :math:`c` passes unchanged (a zero gradient gives no ``0/0``).
+    Same as ``optax.clip_by_global_norm``.
+
+    Args:
+        max_norm: :math:`c > 0`, the largest global norm allowed (a float; no default).
+
+    Returns:
+        A stateless :class:`gradtx.GradientTransformation` (state ``EmptyState()``);
+        every leaf keeps its dtype.
+
+    Raises:
+        ValueError: ``max_norm <= 0`` or NaN.
+        TypeError: ``max_norm`` is not a number; a non-float gradient leaf.
 
     Reference: Pascanu et al., *On the difficulty of training recurrent neural
     networks*, ICML 2013.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.clip_by_global_norm(1.0)
+        >>> u, _ = tx.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, tx.init(None))
+        >>> [round(x, 4) for x in u["a"].tolist() + u["b"].tolist()]  # norm 5 -> 1
+        [0.6, 0.8]
     """
     _checks.positive("max_norm", max_norm)
 
@@ -161,21 +218,50 @@ def add_noise(
     *,
     seed: int | jax.Array | None = None,
 ) -> GradientTransformation:
-    r"""Adds annealed Gaussian noise: ``u_t = g_t + N(0, sigma_t^2)``,
-    ``sigma_t^2 = eta / t^gamma`` (``t = 1, 2, ...``).
+    r"""Adds annealed Gaussian noise to the updates.
+
+    .. math::
+
+        u_t = g_t + \sigma_t\, \xi_t, \qquad \xi_t \sim \mathcal N(0, I), \qquad
+        \sigma_t^2 = \frac{\eta}{t^{\gamma}}, \quad t = 1, 2, \ldots
 
     ``key`` (optax's name; the third positional argument) or the keyword ``seed``
     (gradtx's earlier name, kept) is an int or a PRNG key, default 0; giving both raises
-    ``ValueError``. The paper's defaults are ``eta`` in
-    {0.01, 0.3, 1.0} and ``gamma = 0.55``. Given the same ``eta``, ``gamma`` and seed the
-    noise on real leaves equals ``optax.add_noise``'s. A complex leaf gets noise of
-    variance ``sigma_t^2`` on its real part and on its imaginary part, each as a real
-    parameter would (optax splits ``sigma_t^2`` between the two parts); the numbers are
-    those its real split (a real leaf of shape ``shape + (2,)`` holding
-    ``(Re, Im)``) would get.
+    ``ValueError``. The paper's defaults are ``eta`` in {0.01, 0.3, 1.0} and
+    ``gamma = 0.55``. Given the same ``eta``, ``gamma`` and seed the noise on real leaves
+    equals ``optax.add_noise``'s. A complex leaf gets noise of variance ``sigma_t^2`` on
+    its real part and on its imaginary part, each as a real parameter would (optax splits
+    ``sigma_t^2`` between the two parts); the numbers are those its real split (a real
+    leaf of shape ``shape + (2,)`` holding ``(Re, Im)``) would get.
+
+    Args:
+        eta: :math:`\eta \ge 0`, the initial noise variance (default 0.01).
+        gamma: :math:`\gamma \ge 0`, the annealing exponent (default 0.55).
+        key: an int seed or a JAX PRNG key (default ``None``: seed 0). A typed key
+            (``jax.random.key``) is copied at ``init``, so a donated step cannot delete
+            the caller's key.
+        seed: keyword-only, the same as ``key`` (gradtx's earlier name).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``AddNoiseState``
+        (``count``: int32 scalar; ``rng_key``: a PRNG key split once per update, as
+        optax's).
+
+    Raises:
+        ValueError: a negative or NaN ``eta`` or ``gamma``; both ``key`` and ``seed``.
+        TypeError: ``key``/``seed`` neither an int nor a PRNG key (a bool, a float).
 
     Reference: Neelakantan et al., *Adding Gradient Noise Improves Learning for Very
     Deep Networks*, 2015.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.add_noise(eta=0.01, gamma=0.55, key=0)
+        >>> u, state = tx.update(jnp.zeros(1000), tx.init(jnp.zeros(1000)))
+        >>> 0.07 < float(jnp.std(u)) < 0.13  # sigma_1 = sqrt(0.01) = 0.1
+        True
+        >>> int(state.count)
+        1
     """
     _checks.non_negative("eta", eta)
     _checks.non_negative("gamma", gamma)

@@ -31,17 +31,19 @@ def trace(
     gives ``p -= lr * u_t``.
 
     Args:
-      decay: ``beta`` in ``[0, 1)``.
-      nesterov: use Nesterov's look-ahead form.
-      accumulator_dtype: storage dtype of the trace. Default: the state dtype policy
-        (docs/dtypes.md): the parameters' dtype, but float32 for float16 parameters,
+      decay: ``beta`` in ``[0, 1)`` (a float or a scalar array); no default.
+      nesterov: use Nesterov's look-ahead form (default ``False``).
+      accumulator_dtype: storage dtype of the trace. Default ``None``: the state dtype
+        policy (docs/dtypes.md): the parameters' dtype, but float32 for float16 parameters,
         whose range (65504) a momentum sum ``g / (1 - beta)`` leaves for ``|g| > 6550``.
         A real dtype for a complex parameter means the complex dtype of that precision.
 
     Returns:
-      The transformation. Its updates are in the wider of the gradient's and the
-      trace's dtype (as in optax), so a momentum step of float16 parameters, held in
-      float32, does not overflow before the learning rate scales it;
+      The :class:`gradtx.GradientTransformation`, with state ``TraceState`` (``trace``:
+      :math:`v_t`, a tree like the params, as optax's). Its updates are in the wider
+      of the gradient's and the trace's dtype (as in optax), so a momentum step of
+      float16 parameters, held in float32, does not overflow before the learning rate
+      scales it;
       :func:`gradtx.apply_updates` casts the sum back to the parameters' dtype.
 
     Raises:
@@ -51,6 +53,19 @@ def trace(
     References: Polyak, *Some methods of speeding up the convergence of iteration
     methods*, 1964; Sutskever et al., *On the importance of initialization and momentum
     in deep learning*, ICML 2013.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.trace(0.9)
+        >>> state = tx.init(jnp.zeros(2))
+        >>> for _ in range(2):  # v_1 = g, v_2 = g + 0.9 g
+        ...     u, state = tx.update(jnp.array([1.0, -2.0]), state)
+        >>> [round(x, 4) for x in u.tolist()]
+        [1.9, -3.8]
+        >>> tx = gradtx.trace(0.9, nesterov=True)
+        >>> u, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]  # g + 0.9 v_1
+        [1.9, -3.8]
     """
     _checks.decay_rate("decay", decay)
     accumulator_dtype = _checks.state_dtype("accumulator_dtype", accumulator_dtype)

@@ -22,9 +22,32 @@ def _times(updates: Any, factor: Any) -> Any:
 
 
 def scale(step_size: float | jax.Array) -> GradientTransformation:
-    """Multiplies every update by a constant: ``u_t = step_size * g_t``.
+    r"""Multiplies every update by a constant.
 
-    The sign is kept: ``scale(-lr)`` is a gradient-descent step. Same as ``optax.scale``.
+    .. math::
+
+        u_t = s\, g_t
+
+    The sign is kept: ``scale(-lr)`` is a gradient-descent step. Stateless (state
+    ``EmptyState()``). Same as ``optax.scale``.
+
+    Args:
+        step_size: the factor :math:`s`, a real number or a scalar JAX array (cast to
+            each update leaf's dtype). No default.
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``EmptyState()``; each update
+        leaf keeps its dtype.
+
+    Raises:
+        TypeError: ``step_size`` is a bool or not a real number.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale(-0.1)
+        >>> u, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]
+        [-0.1, 0.2]
     """
     _checks.check_number("step_size", step_size)
 
@@ -40,13 +63,37 @@ def scale(step_size: float | jax.Array) -> GradientTransformation:
 
 
 def scale_by_schedule(step_size_fn: Callable[[jax.Array], Any]) -> GradientTransformation:
-    """Multiplies the updates by ``step_size_fn(t)``: ``u_t = s(t) * g_t``, ``t = 0, 1, ...``.
+    r"""Multiplies the updates by a schedule of the step count.
 
-    ``step_size_fn`` is optax's parameter name (a schedule: a gradtx schedule or any
-    function of the step).
+    .. math::
+
+        u_t = s(t)\, g_t, \qquad t = 0, 1, 2, \ldots
 
     ``t`` counts the updates made so far (the k-th update uses ``schedule(k)``, k from
     0), saturating at ``2**31 - 1``. Same as ``optax.scale_by_schedule``.
+
+    Args:
+        step_size_fn: the schedule :math:`s` (optax's parameter name): a gradtx schedule
+            or any function of the step (an int32 scalar array) returning a scalar. No
+            default.
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByScheduleState``
+        (``count``: int32 scalar, the updates made so far, as optax's).
+
+    Raises:
+        TypeError: ``step_size_fn`` is not callable.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_schedule(lambda t: 1.0 / (t + 1))
+        >>> state = tx.init(jnp.zeros(1))
+        >>> for _ in range(3):
+        ...     u, state = tx.update(jnp.array([6.0]), state)
+        ...     print(round(u.tolist()[0], 4))
+        6.0
+        3.0
+        2.0
     """
     schedule = step_size_fn
     if not callable(schedule):
@@ -72,11 +119,40 @@ def scale_by_schedule(step_size_fn: Callable[[jax.Array], Any]) -> GradientTrans
 def scale_by_learning_rate(
     learning_rate: ScalarOrSchedule | None = None, *, flip_sign: bool = True
 ) -> GradientTransformation:
-    """Scales by the negative learning rate: ``u_t = -lr(t) * g_t``.
+    r"""Scales by the negative learning rate (a descent step).
 
-    ``learning_rate`` is a float (``>= 0``) or a schedule (a callable of the step, such
-    as any :mod:`gradtx.schedules` object). ``None`` is the identity. With
-    ``flip_sign=False`` the sign is kept. Same as ``optax.scale_by_learning_rate``.
+    .. math::
+
+        u_t = -\alpha_t\, g_t \quad (\texttt{flip\_sign=True}), \qquad
+        u_t = \alpha_t\, g_t \quad (\texttt{flip\_sign=False})
+
+    with :math:`\alpha_t` the number ``learning_rate`` or the schedule's value at step
+    ``t = 0, 1, ...``. ``None`` is the identity (as in optax; gradtx's optimisers reject
+    ``None`` instead, see :mod:`gradtx.optimizers`). Same as
+    ``optax.scale_by_learning_rate``.
+
+    Args:
+        learning_rate: a float ``>= 0`` and finite, a scalar array, or a schedule (a
+            callable of the step, such as any :mod:`gradtx.schedules` object); default
+            ``None`` (identity).
+        flip_sign: keyword-only, default ``True``: multiply by :math:`-\alpha_t`; with
+            ``False`` the sign is kept.
+
+    Returns:
+        A :class:`gradtx.GradientTransformation`: :func:`scale` (state ``EmptyState()``)
+        for a number, :func:`scale_by_schedule` (state ``ScaleByScheduleState``) for a
+        schedule, :func:`identity` for ``None`` (optax's state trees).
+
+    Raises:
+        ValueError: a negative, NaN or infinite ``learning_rate``.
+        TypeError: a non-scalar array or a non-number ``learning_rate``.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.scale_by_learning_rate(0.1)
+        >>> u, _ = tx.update(jnp.array([1.0, -2.0]), tx.init(jnp.zeros(2)))
+        >>> [round(x, 4) for x in u.tolist()]
+        [-0.1, 0.2]
     """
     if learning_rate is None:
         return identity()

@@ -229,8 +229,10 @@ def inject_hyperparams(
     is rebuilt from the current values (cheap: building a transform only makes two
     closures) and applied to the inner state:
 
-    .. math:: h_t = \mathrm{hyperparams}[k] \text{ or } s_k(t), \quad
-              (u_t, S_t) = \mathrm{inner}(h_t).\mathrm{update}(g_t, S_{t-1})
+    .. math::
+
+        h_t = \mathrm{hyperparams}[k] \text{ or } s_k(t), \quad
+        (u_t, S_t) = \mathrm{inner}(h_t).\mathrm{update}(g_t, S_{t-1})
 
     with ``t = state.count`` (the ``k``-th update uses ``schedule(k)``, ``k`` from 0).
 
@@ -262,30 +264,69 @@ def inject_hyperparams(
     stored schedule's ``base_value``, a plain callable's value at step 0), so their
     bounds follow ``final_lr * lr_t / base_lr`` as ``gradtx.adabound(schedule)`` does.
 
-    Defaults: ``static_args=()``, ``hyperparam_dtype=None``. Numbers equal
-    ``optax.inject_hyperparams`` with the same inner optimiser. Differences from optax:
-    float hyperparameters are at least float32 (optax: the params' dtype);
-    the state is optax's tree ``(count, hyperparams, hyperparams_states, inner_state)``,
-    with ``hyperparams[name]`` the value the last update used for every name, and a
-    pytree schedule stored itself in ``hyperparams_states[name + "_schedule"]`` (optax
-    stores no schedule; see :mod:`gradtx._inject_state`); float
-    hyperparameters of params without any float leaf default to the default float
-    dtype (optax would cast them to the params' integer dtype); a value computed during
-    ``update`` keeps the dtype already in the state, so the state's dtypes never change.
-    Invalid hyperparameters raise at construction (the inner factory is called once
-    with the step-0 values), not at the first update.
+    Numbers equal ``optax.inject_hyperparams`` with the same inner optimiser.
+    Differences from optax: float hyperparameters are at least float32 (optax: the
+    params' dtype); the state is optax's tree ``(count, hyperparams,
+    hyperparams_states, inner_state)``, with ``hyperparams[name]`` the value the last
+    update used for every name, and a pytree schedule stored itself in
+    ``hyperparams_states[name + "_schedule"]`` (optax stores no schedule; see
+    :mod:`gradtx._inject_state`); float hyperparameters of params without any float leaf
+    default to the default float dtype (optax would cast them to the params' integer
+    dtype); a value computed during ``update`` keeps the dtype already in the state, so
+    the state's dtypes never change. Invalid hyperparameters raise at construction (the
+    inner factory is called once with the step-0 values), not at the first update.
 
-    Example::
+    Args:
+      inner_factory: a callable returning a gradient transformation (``gradtx.adam``,
+        ``gradtx.sgd``, an optax alias, ...); its keyword arguments become injectable.
+      static_args: a name or an iterable of names of ``inner_factory``'s parameters to
+        pass through unchanged instead of injecting them (default ``()``).
+      hyperparam_dtype: the dtype of the stored float hyperparameters, or ``None``
+        (default: the widest float dtype of the params, at least float32).
 
-        opt = gradtx.inject_hyperparams(gradtx.adam)(learning_rate=1e-3, b1=0.9)
-        state = opt.init(params)
-        updates, state = opt.update(grads, state, params)
-        state = gradtx.set_hyperparams(state, learning_rate=1e-4)  # no recompile
+    Returns:
+      A factory with ``inner_factory``'s signature returning a
+      ``GradientTransformation`` whose state is an :class:`InjectHyperparamsState`
+      ``(count, hyperparams, hyperparams_states, inner_state)``: ``count`` an ``int32``
+      scalar, ``hyperparams`` a dict of scalar arrays, ``hyperparams_states`` the stored
+      schedules, ``inner_state`` the inner optimiser's state.
 
-        sched = gradtx.schedules.cosine_decay(1e-3, decay_steps=1000)
-        opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched, momentum=0.9)
+    Raises:
+      TypeError: ``inner_factory`` is not callable; ``hyperparam_dtype`` is not a dtype;
+        (when the factory is called) an argument ``inner_factory`` does not take, or
+        ``inner_factory`` returns something without callable ``init`` and ``update``.
+      ValueError: ``static_args`` names a parameter ``inner_factory`` does not have;
+        (when the factory is called) ``inner_factory``'s own checks of the step-0 values
+        (e.g. a negative ``learning_rate``); (at ``init``) a low-precision
+        ``hyperparam_dtype`` rounds a value degenerately, as above.
 
-    Reference: optax's ``inject_hyperparams`` (DeepMind et al., 2020).
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> params, grads = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([1.0, -1.0])}
+      >>> opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1)
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update(grads, state, params)
+      >>> [round(x, 4) for x in updates["w"].tolist()]
+      [-0.1, 0.1]
+      >>> state = gradtx.set_hyperparams(state, learning_rate=0.01)  # no recompile
+      >>> updates, state = opt.update(grads, state, params)
+      >>> [round(x, 4) for x in updates["w"].tolist()]
+      [-0.01, 0.01]
+
+      A pytree schedule is stored in the state and evaluated at the count:
+
+      >>> sched = gradtx.schedules.linear(0.1, 0.0, transition_steps=4)
+      >>> opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=sched)
+      >>> state = opt.init(params)
+      >>> sorted(state.hyperparams_states)
+      ['learning_rate_schedule']
+      >>> for _ in range(2):
+      ...     updates, state = opt.update(grads, state, params)
+      >>> round(float(state.hyperparams["learning_rate"]), 4)  # used by update k = 1
+      0.075
+
+    References:
+      optax's ``inject_hyperparams`` (DeepMind et al., 2020).
     """
     if not callable(inner_factory):
         raise TypeError(
@@ -434,8 +475,25 @@ def inject_stateful_hyperparams(
     static_args: str | Iterable[str] = (),
     hyperparam_dtype: Any | None = None,
 ) -> Callable[..., GradientTransformation]:
-    """optax's deprecated alias of :func:`inject_hyperparams` (same arguments, same
-    optimiser); warns ``DeprecationWarning`` as optax 0.2.8 does.
+    r"""optax's deprecated alias of :func:`inject_hyperparams` (same arguments, same optimiser).
+
+    Warns ``DeprecationWarning`` as optax 0.2.8 does, then returns
+    ``inject_hyperparams(inner_factory, static_args, hyperparam_dtype)``; the state is the
+    same :class:`InjectHyperparamsState` (optax 0.2.8's ``InjectStatefulHyperparamsState``
+    tree).
+
+    Args:
+      inner_factory: a callable returning a gradient transformation.
+      static_args: names of ``inner_factory``'s parameters not to inject (default ``()``).
+      hyperparam_dtype: the dtype of the stored float hyperparameters, or ``None``
+        (default).
+
+    Returns:
+      The factory :func:`inject_hyperparams` returns.
+
+    Raises:
+      TypeError: as :func:`inject_hyperparams`.
+      ValueError: as :func:`inject_hyperparams`.
 
     Example:
       >>> import warnings, gradtx
@@ -456,7 +514,7 @@ def inject_stateful_hyperparams(
 
 
 def set_hyperparams(state: Any, **values: Any) -> Any:
-    """Returns ``state`` with some injected hyperparameters replaced, for the next update.
+    r"""Returns ``state`` with some injected hyperparameters replaced, for the next update.
 
     ``state`` is an :class:`InjectHyperparamsState` or any optimiser state containing
     one or more (a ``chain``'s tuple); each named hyperparameter is replaced in every
@@ -467,19 +525,46 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
     (``gradtx.schedules.constant(1e-4)`` in place of another ``constant``). The step
     count is unchanged, so a new schedule is evaluated at the current step.
 
-    Raises ``KeyError`` for a name no injected state holds, and ``ValueError`` when the
-    new value's structure or shape differs (that would change the compiled step; use
-    ``state._replace(hyperparams=...)`` if you mean it). Never truncates or rounds
-    silently: a fractional float into an integer field raises ``TypeError``; a value
-    the stored dtype would change by more than float32 rounding of a Python float (a
-    bfloat16/float16 field the user asked for) raises ``ValueError`` naming both
-    values. Works on traced states too (checked by dtype). The new arrays are copied,
-    so the state never shares a buffer with the caller.
+    Never truncates or rounds silently (see Raises). Works on traced states too (checked
+    by dtype). The new arrays are copied, so the state never shares a buffer with the
+    caller. optax has no counterpart (its docs assign ``state.hyperparams[name] = v``, which
+    mutates the state and does not check the dtype).
 
-    Example::
+    Args:
+      state: an optimiser state built by :func:`inject_hyperparams`, or a pytree
+        containing one or more such states.
+      **values: ``name=value`` for each hyperparameter to replace: a number or array of
+        the stored shape, or a schedule of the stored schedule's kind and structure.
 
-        lr = state.hyperparams["learning_rate"]
-        state = gradtx.set_hyperparams(state, learning_rate=lr * 0.1)
+    Returns:
+      A state of the same type, structure, shapes and dtypes, with the named values
+      replaced (``count`` and the inner state unchanged).
+
+    Raises:
+      KeyError: a name no injected state holds (the message lists the held names).
+      TypeError: ``state`` contains no :class:`InjectHyperparamsState`; a value is not a
+        real number; a fractional float for an integer field (it would be truncated);
+        a traced float for an integer field or a traced wider float for a
+        float16/bfloat16 field.
+      ValueError: the new value's structure or shape differs (that would change the
+        compiled step; use ``state._replace(hyperparams=...)`` if you mean it); a value
+        the stored dtype would change by more than float32 rounding of a Python float (a
+        bfloat16/float16 field the user asked for, an integer out of range), naming both
+        values.
+
+    Example:
+      >>> import gradtx, jax.numpy as jnp
+      >>> params = {"w": jnp.array([1.0, 2.0])}
+      >>> opt = gradtx.inject_hyperparams(gradtx.sgd)(learning_rate=0.1)
+      >>> state = opt.init(params)
+      >>> lr = state.hyperparams["learning_rate"]
+      >>> state = gradtx.set_hyperparams(state, learning_rate=lr * 0.1)
+      >>> new = state.hyperparams["learning_rate"]
+      >>> round(float(new), 4), new.dtype
+      (0.01, dtype('float32'))
+      >>> updates, state = opt.update({"w": jnp.array([1.0, -1.0])}, state, params)
+      >>> [round(x, 4) for x in updates["w"].tolist()]
+      [-0.01, 0.01]
     """
     found: set[str] = set()
 

@@ -322,13 +322,38 @@ def schedule_class(cls: T) -> T:
 
 @schedule_class
 class from_function(Schedule):
-    """Wraps a plain callable ``fn(step) -> value`` (an optax schedule, a lambda) so
-    that :class:`warmup` and :class:`join` accept it. The function is static: it
-    has no leaves, and a different function is a different structure (recompiles).
+    r"""A schedule from a plain callable ``fn(step) -> value``.
 
-    Example::
+    .. math::
 
-        s = from_function(lambda k: 0.1 / (1 + k))
+        \eta_k = f(\max(k, 0))
+
+    Wraps an optax schedule, a lambda or any function of the step so that
+    :class:`warmup`, :class:`join` and everything else that takes a gradtx schedule accept
+    it (:func:`as_schedule` does this for them). The function is static: it has no
+    leaves, and a different function is a different structure (recompiles). ``fn``
+    receives the step as an ``int32`` array (negative steps clamped to 0, huge ones
+    saturated at ``2**31 - 1``, see :class:`Schedule`) and must be traceable when the
+    schedule is used under ``jit``; its value is cast to ``float32``.
+
+    Args:
+      fn: a callable of the ``int32`` step array (any shape) returning a number or an
+        array broadcastable to the step's shape; static (part of the treedef).
+
+    Returns:
+      A pytree schedule ``s`` without leaves: ``s(step) -> float32`` array of the
+      step's shape, ``fn(step)``.
+
+    Raises:
+      TypeError: ``fn`` is not callable.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.from_function(lambda k: 0.1 / (1 + k))
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.0167, 0.0091]
+      >>> round(float(s(-3)), 4)  # negative steps are clamped to 0
+      0.1
     """
 
     fn: Callable[[jax.Array], Any] = static_field()
@@ -342,7 +367,37 @@ class from_function(Schedule):
 
 
 def as_schedule(name: str, value: Any) -> Schedule:
-    """A :class:`Schedule` from a schedule, a plain callable or a float (constant)."""
+    r"""A :class:`Schedule` from a schedule, a plain callable or a float.
+
+    The conversion every combinator (:class:`warmup`, :class:`join`) and
+    :func:`values` applies to the schedules it is given:
+
+    * a :class:`Schedule` is returned unchanged (its leaves stay leaves);
+    * a plain callable becomes :class:`from_function` (static, no leaves);
+    * a number becomes :class:`constant` (:math:`\eta_k = v`, one leaf).
+
+    Args:
+      name: the parameter name that error messages cite (e.g. ``"schedule"``).
+      value: a gradtx schedule, a callable ``fn(step) -> value`` or a real number
+        (Python float/int, NumPy or JAX scalar).
+
+    Returns:
+      A :class:`Schedule`: ``schedule(step) -> float32`` array of the step's shape.
+
+    Raises:
+      TypeError: ``value`` is none of these (e.g. ``None``, a string, a NaN or a
+        complex number), naming ``name`` and the value.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.as_schedule("lr", 0.1)
+      >>> s
+      constant(value=0.1)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.1, 0.1]
+      >>> type(schedules.as_schedule("lr", lambda k: 0.1 * 0.5**k)).__name__
+      'from_function'
+    """
     if isinstance(value, Schedule):
         return value
     if callable(value):

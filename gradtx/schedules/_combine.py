@@ -24,32 +24,70 @@ from gradtx.schedules._base import (
 
 @schedule_class
 class warmup(Schedule):
-    r"""Linear warmup wrapped around any schedule :math:`s` (Goyal et al., "Accurate,
-    Large Minibatch SGD", 2017).
+    r"""Linear warmup wrapped around any schedule :math:`s`.
 
-    Default (``overlap=False``, the schedule is *shifted*): for :math:`k < W`,
-    :math:`\eta_k = \eta_{start} + (s(0) - \eta_{start})\,k/W`; for :math:`k \ge W`,
-    :math:`\eta_k = s(k - W)`. The warmup adds ``W`` steps in front of ``s``; this is
+    Default (``overlap=False``, the schedule is *shifted*), with :math:`W` =
+    ``warmup_steps``:
+
+    .. math::
+
+        \eta_k = \begin{cases}
+          \eta_{start} + (s(0) - \eta_{start})\,k/W & k < W \\
+          s(k - W) & k \ge W
+        \end{cases}
+
+    The warmup adds ``W`` steps in front of ``s``; this is
     ``optax.join_schedules([linear_schedule(start, s(0), W), s], [W])`` (tested) and
     torch's ``SequentialLR([LinearLR(start_factor=start/s(0), total_iters=W), S],
     milestones=[W])`` (by formula).
 
     ``overlap=True`` (torch's ``ChainedScheduler([LinearLR(opt, start_factor=f0,
     total_iters=W), S])``, :math:`f_0 = \eta_{start}/s(0)`): the warmup eats into
-    the schedule, :math:`\eta_k = s(k)\,(f_0 + (1 - f_0)\min(k, W)/W)`; then
-    ``warmup_steps`` may not exceed the schedule's length (``horizon``) where it has
+    the schedule,
+
+    .. math::
+
+        \eta_k = s(k)\,\big(f_0 + (1 - f_0)\min(k, W)/W\big);
+
+    then ``warmup_steps`` may not exceed the schedule's length (``horizon``) where it has
     one. If :math:`s(0) = 0`, :math:`f_0 = 0`.
 
     Args:
       schedule: any gradtx schedule (its leaves become leaves of the warmup), a
-        plain callable (static) or a float (a :class:`constant`).
+        plain callable (static, wrapped in :class:`from_function`) or a float (a
+        :class:`constant`).
       warmup_steps: non-negative int :math:`W` (static); 0 is no warmup.
-      start_value: :math:`\eta_{start}` (default 0.0).
-      overlap: see above (static).
+      start_value: :math:`\eta_{start}`, the value at step 0, a real number (a leaf;
+        default 0.0).
+      overlap: bool (static, default ``False``): shift the schedule by ``W`` steps
+        (``False``) or scale its first ``W`` steps (``True``), see above.
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape). Its ``horizon`` is the
+      wrapped schedule's plus ``W`` (``overlap=False``) or the wrapped schedule's
+      (``overlap=True``); its ``base_value`` is the wrapped schedule's.
 
-        s = warmup(cosine_decay(0.1, 1000), warmup_steps=100)   # 1100 steps in all
+    Raises:
+      TypeError: ``schedule`` is not a schedule, callable or real number, or
+        ``start_value`` is not a real number.
+      ValueError: ``warmup_steps`` is not an integer ``>= 0``; ``start_value`` is NaN or
+        ``None``; ``overlap`` is not a bool; ``overlap=True`` with ``warmup_steps``
+        longer than the schedule's ``horizon``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.warmup(schedules.cosine_decay(0.1, decay_steps=10), warmup_steps=5)
+      >>> [round(float(s(k)), 4) for k in (0, 2, 5, 10, 15)]
+      [0.0, 0.04, 0.1, 0.05, 0.0]
+      >>> s.horizon
+      15
+      >>> s = schedules.warmup(schedules.cosine_decay(0.1, decay_steps=10), 5, overlap=True)
+      >>> [round(float(s(k)), 4) for k in (0, 2, 5, 10)]
+      [0.0, 0.0362, 0.05, 0.0]
+
+    References:
+      Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017
+      (gradual warmup).
     """
 
     schedule: Any = nested_field()
@@ -98,23 +136,45 @@ class warmup(Schedule):
 
 @schedule_class
 class join(Schedule):
-    r"""Schedules in sequence (optax ``join_schedules``): ``schedules[0]`` until
-    ``boundaries[0]``, then ``schedules[i]`` evaluated at ``k - boundaries[i-1]``.
+    r"""Schedules in sequence, each from its boundary on (optax ``join_schedules``).
 
-    Boundaries are absolute steps; each later schedule sees the steps since its own
-    boundary (it starts from its step 0). Same values as ``optax.join_schedules``
-    (tested); torch's ``SequentialLR(opt, schedulers, milestones)`` has the same
-    convention (by formula). The schedules' leaves are the join's leaves; the
-    boundaries are static.
+    With boundaries :math:`b_0 < b_1 < \dots < b_{n-2}` and :math:`b_{-1} = 0`:
+
+    .. math::
+
+        \eta_k = s_i(k - b_{i-1}) \quad \text{for } b_{i-1} \le k < b_i,
+
+    ``schedules[0]`` until ``boundaries[0]``, then ``schedules[i]`` evaluated at
+    ``k - boundaries[i-1]``. Boundaries are absolute steps; each later schedule sees the
+    steps since its own boundary (it starts from its step 0). Same values as
+    ``optax.join_schedules`` at steps ``>= 0`` (tested; negative steps are clamped to 0
+    here, :func:`gradtx.schedules.join_schedules` keeps optax's values there too);
+    torch's ``SequentialLR(opt, schedulers, milestones)`` has the same convention (by
+    formula). The schedules' leaves are the join's leaves; the boundaries are static.
 
     Args:
       schedules: a sequence of ``n >= 1`` schedules (plain callables and floats are
         wrapped as in :class:`warmup`).
-      boundaries: ``n - 1`` strictly increasing non-negative ints.
+      boundaries: ``n - 1`` strictly increasing non-negative ints (static), the absolute
+        steps at which the next schedule starts.
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape). Its ``horizon`` is the
+      last boundary plus the last schedule's ``horizon`` (``None`` if that has none);
+      its ``base_value`` is the largest of the schedules' (the peak of a warmup then a
+      decay).
 
-        s = join([linear(0.0, 0.1, 100), cosine_decay(0.1, 900)], boundaries=[100])
+    Raises:
+      TypeError: an element of ``schedules`` is not a schedule, callable or real number.
+      ValueError: ``schedules`` is not a sequence or is empty; ``boundaries`` are not
+        strictly increasing integers ``>= 0``, or not ``len(schedules) - 1`` of them.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.join(
+      ...     [schedules.linear(0.0, 0.1, 5), schedules.cosine_decay(0.1, 10)], boundaries=[5])
+      >>> [round(float(s(k)), 4) for k in (0, 2, 5, 10, 15)]
+      [0.0, 0.04, 0.1, 0.05, 0.0]
     """
 
     schedules: tuple[Schedule, ...] = nested_field()

@@ -23,30 +23,53 @@ _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 
 @schedule_class
 class cyclic(Schedule):
-    r"""Cyclical learning rate (torch ``CyclicLR``; Smith, "Cyclical Learning Rates for
-    Training Neural Networks", WACV 2017).
+    r"""Cyclical learning rate (torch ``CyclicLR``): a triangle between two bounds.
 
     With :math:`u` = ``step_size_up``, :math:`d` = ``step_size_down`` (default
     :math:`u`), :math:`L = u + d`, cycle :math:`c = 1 + \lfloor k/L \rfloor` and
-    :math:`r = k \bmod L`, the triangle is :math:`h_k = r/u` for :math:`r \le u`, else
-    :math:`(L - r)/d`, and
-    :math:`\eta_k = \eta_{base} + (\eta_{max} - \eta_{base})\,h_k\,s_k` with
-    :math:`s_k = 1` (``"triangular"``), :math:`2^{-(c-1)}` (``"triangular2"``) or
+    :math:`r = k \bmod L`:
+
+    .. math::
+
+        \eta_k = \eta_{base} + (\eta_{max} - \eta_{base})\,h_k\,s_k, \qquad
+        h_k = \begin{cases} r/u & r \le u \\ (L - r)/d & r > u \end{cases}
+
+    with :math:`s_k = 1` (``"triangular"``), :math:`2^{-(c-1)}` (``"triangular2"``) or
     :math:`\gamma^k` (``"exp_range"``). Same values as ``CyclicLR(opt, base_lr,
     max_lr, step_size_up, step_size_down, mode, gamma)`` after ``k`` calls to
     ``step()`` (by formula; torch computes in float64, we in float32). No optax
     counterpart. Momentum cycling and custom ``scale_fn`` are not part of this.
 
     Args:
-      base_lr, max_lr: the bounds of the cycle (``>= 0``).
-      step_size_up: positive int, steps from ``base_lr`` to ``max_lr`` (static).
-      step_size_down: positive int or ``None`` (= ``step_size_up``), static.
-      mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (static).
-      gamma: the ``exp_range`` factor per step, ``> 0`` (default 1.0).
+      base_lr: :math:`\eta_{base}`, the lower bound of the cycle, ``>= 0`` (a leaf).
+      max_lr: :math:`\eta_{max}`, the upper bound of the cycle, ``>= 0`` (a leaf).
+      step_size_up: positive int :math:`u`, steps from ``base_lr`` to ``max_lr``
+        (static; default 2000, torch's).
+      step_size_down: positive int :math:`d` or ``None`` (= ``step_size_up``), steps
+        back down (static; default ``None``).
+      mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (static; default
+        ``"triangular"``).
+      gamma: :math:`\gamma > 0`, the ``exp_range`` factor per step (a leaf; default 1.0).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape); no ``horizon``;
+      ``base_value`` is ``max_lr``.
 
-        s = cyclic(1e-4, 1e-2, step_size_up=500, mode="triangular2")
+    Raises:
+      TypeError: a float argument is not a real number.
+      ValueError: ``base_lr`` or ``max_lr`` is negative, NaN or ``None``; ``gamma <= 0``;
+        ``step_size_up`` or ``step_size_down`` is not an integer ``>= 1``; ``mode`` is not
+        one of the three.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.cyclic(0.01, 0.1, step_size_up=5, mode="triangular2")
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10, 15, 25)]
+      [0.01, 0.1, 0.01, 0.055, 0.0325]
+
+    References:
+      Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017; torch
+      ``torch.optim.lr_scheduler.CyclicLR``.
     """
 
     base_lr: Any
@@ -92,18 +115,23 @@ def _anneal(strategy: str, start, end, pct):
 
 @schedule_class
 class one_cycle(Schedule):
-    r"""The one-cycle policy (torch ``OneCycleLR``; Smith & Topin, "Super-Convergence",
-    2019).
+    r"""The one-cycle policy (torch ``OneCycleLR``): up to ``max_lr``, then far below.
 
-    :math:`\eta_{init} = \eta_{max}/\text{div\_factor}`,
-    :math:`\eta_{min} = \eta_{init}/\text{final\_div\_factor}`. Two phases (default):
-    :math:`\eta_{init} \to \eta_{max}` over steps ``0 .. e1`` with
+    With :math:`\eta_{init} = \eta_{max}/\text{div\_factor}` and
+    :math:`\eta_{min} = \eta_{init}/\text{final\_div\_factor}`, each phase anneals from
+    its start value :math:`a` to its end value :math:`b` with
+    :math:`p = (k - \text{start})/(\text{end} - \text{start})`:
+
+    .. math::
+
+        \eta_k = b + (a - b)\,\tfrac12\big(1 + \cos(\pi p)\big) \quad (\texttt{"cos"}),
+        \qquad \eta_k = a + (b - a)\,p \quad (\texttt{"linear"}).
+
+    Two phases (default): :math:`\eta_{init} \to \eta_{max}` over steps ``0 .. e1`` with
     ``e1 = pct_start * total_steps - 1``, then :math:`\eta_{max} \to \eta_{min}` over
     ``e1 .. total_steps - 1``. ``three_phase=True``: :math:`\eta_{init} \to
     \eta_{max}` to ``e1``, back to :math:`\eta_{init}` at ``e2 = 2 pct_start
-    total_steps - 2``, then to :math:`\eta_{min}` at ``total_steps - 1``. Each phase
-    anneals with ``pct = (k - start)/(end - start)``: ``"cos"``:
-    :math:`end + (start - end)(1 + \cos(\pi\,pct))/2`; ``"linear"``: linear.
+    total_steps - 2``, then to :math:`\eta_{min}` at ``total_steps - 1``.
 
     Same values as ``OneCycleLR(opt, max_lr, total_steps, pct_start,
     anneal_strategy, div_factor, final_div_factor, three_phase)`` for
@@ -114,12 +142,40 @@ class one_cycle(Schedule):
     ``int(pct_start * transition_steps)`` instead, so their values differ from torch's
     and ours by about one step's worth.
 
-    Raises ``ValueError`` for a degenerate phase (the warmup ``pct_start *
-    total_steps`` must exceed 1 step and leave at least one step to anneal).
+    Args:
+      max_lr: :math:`\eta_{max}`, the peak, ``>= 0`` (a leaf).
+      total_steps: int ``>= 2``, the schedule's length (static).
+      pct_start: the fraction of ``total_steps`` spent warming up, in ``(0, 1)`` (a
+        leaf; default 0.3).
+      anneal_strategy: ``"cos"`` or ``"linear"`` (static; default ``"cos"``).
+      div_factor: ``> 0``, :math:`\eta_{init} = \eta_{max}/\text{div\_factor}` (a leaf;
+        default 25.0).
+      final_div_factor: ``> 0``, :math:`\eta_{min} = \eta_{init}/\text{final\_div\_factor}`
+        (a leaf; default 1e4).
+      three_phase: bool (static; default ``False``), see above.
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape); ``horizon`` is
+      ``total_steps``, ``base_value`` is ``max_lr``.
 
-        s = one_cycle(0.1, total_steps=1000)
+    Raises:
+      TypeError: a float argument is not a real number.
+      ValueError: ``max_lr`` is negative, NaN or ``None``; ``total_steps`` is not an
+        integer ``>= 2``; ``pct_start`` is not in ``(0, 1)``; ``div_factor`` or
+        ``final_div_factor`` is ``<= 0``; ``anneal_strategy`` is not ``"cos"`` or
+        ``"linear"``; ``three_phase`` is not a bool; a phase is degenerate (the warmup
+        ``pct_start * total_steps`` must exceed 1 step and leave at least one step to
+        anneal; with ``three_phase=True`` it must be under half the schedule).
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.one_cycle(0.1, total_steps=20)  # peak at step 0.3 * 20 - 1 = 5
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10, 19)]
+      [0.004, 0.1, 0.0717, 0.0]
+
+    References:
+      Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks Using
+      Large Learning Rates", 2019; torch ``torch.optim.lr_scheduler.OneCycleLR``.
     """
 
     max_lr: Any

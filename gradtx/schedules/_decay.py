@@ -13,21 +13,38 @@ from gradtx.schedules._base import Schedule, as_float, check_int, schedule_class
 
 @schedule_class
 class factor(Schedule):
-    r"""Factor decay with a floor: :math:`\eta_k = \max(\eta_{floor}, \eta_0 f^k)`.
+    r"""Factor decay with a floor: multiply by ``factor`` every step, never below ``floor``.
+
+    .. math::
+
+        \eta_k = \max(\eta_{floor},\ \eta_0 f^k)
 
     The "factor scheduler" of Dive into Deep Learning (Zhang et al., 2023, sec. 12.11).
     Difference from d2l's stateful ``FactorScheduler``: its n-th call (n from 1)
     returns :math:`\max(floor, \eta_0 f^n)`; here ``schedule(0) == init_value`` and
-    ``schedule(n)`` is d2l's n-th call.
+    ``schedule(n)`` is d2l's n-th call. No torch/optax class of its own (torch's
+    ``LambdaLR`` with this lambda gives the same).
 
     Args:
-      init_value: :math:`\eta_0`.
-      factor: the per-step factor :math:`f > 0`.
-      floor: the lower bound (default 0.0), ``>= 0``.
+      init_value: :math:`\eta_0`, a real number (a leaf).
+      factor: the per-step factor :math:`f > 0` (a leaf).
+      floor: :math:`\eta_{floor}`, the lower bound, ``>= 0`` (a leaf; default 0.0).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = factor(0.1, factor=0.9, floor=1e-3)
+    Raises:
+      TypeError: a float argument is not a real number.
+      ValueError: a float argument is NaN or ``None``; ``factor <= 0``; ``floor < 0``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.factor(0.1, factor=0.5, floor=0.01)
+      >>> [round(float(s(k)), 4) for k in (0, 1, 2, 5)]
+      [0.1, 0.05, 0.025, 0.01]
+
+    References:
+      Zhang, Lipton, Li & Smola, *Dive into Deep Learning*, 2023, sec. 12.11.
     """
 
     init_value: Any
@@ -45,19 +62,35 @@ class factor(Schedule):
 
 @schedule_class
 class exponential_lr(Schedule):
-    r"""Exponential decay per step (torch ``ExponentialLR``): :math:`\eta_k = \eta_0\gamma^k`.
+    r"""Exponential decay per step (torch ``ExponentialLR``).
 
-    Same values as ``ExponentialLR(opt, gamma)`` after ``k`` calls to ``step()``; equal
-    to ``optax.exponential_decay(init_value, 1, gamma)``. See e.g. Goodfellow, Bengio &
-    Courville, *Deep Learning* (2016), sec. 8.3.1.
+    .. math::
+
+        \eta_k = \eta_0\,\gamma^k
+
+    Same values as ``ExponentialLR(opt, gamma)`` with base lr ``init_value`` after ``k``
+    calls to ``step()``; equal to ``optax.exponential_decay(init_value, 1, gamma)``.
 
     Args:
-      init_value: :math:`\eta_0`.
-      gamma: the per-step factor, ``> 0``.
+      init_value: :math:`\eta_0`, a real number (a leaf).
+      gamma: the per-step factor :math:`\gamma > 0` (a leaf).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = exponential_lr(0.1, gamma=0.99)
+    Raises:
+      TypeError: ``init_value`` or ``gamma`` is not a real number.
+      ValueError: either is NaN or ``None``; ``gamma <= 0``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.exponential_lr(0.1, gamma=0.9)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.059, 0.0349]
+
+    References:
+      Goodfellow, Bengio & Courville, *Deep Learning* (2016), sec. 8.3.1; torch
+      ``torch.optim.lr_scheduler.ExponentialLR``.
     """
 
     init_value: Any
@@ -73,28 +106,55 @@ class exponential_lr(Schedule):
 
 @schedule_class
 class exponential_decay(Schedule):
-    r"""optax's ``exponential_decay``: :math:`\eta_k = \eta_0\,r^{p_k}`,
-    :math:`p_k = (k - b)/T` (``floor``-ed with ``staircase=True``), and
-    :math:`\eta_k = \eta_0` for :math:`k \le b`.
+    r"""Exponential decay, optionally delayed, stepwise and bounded (optax ``exponential_decay``).
+
+    With :math:`p_k = (k - b)/T` (``floor``-ed with ``staircase=True``):
+
+    .. math::
+
+        \eta_k = \begin{cases} \eta_0 & k \le b \\ \eta_0\,r^{p_k} & k > b \end{cases}
 
     With ``end_value`` the value is clipped at it: a lower bound when
     ``decay_rate < 1``, an upper bound otherwise. Same values as
-    ``optax.exponential_decay`` with the same arguments. Differences from optax: bad
-    arguments raise ``ValueError`` (optax silently returns a constant schedule for
-    ``transition_steps <= 0`` or ``decay_rate == 0``, and treats a negative
-    ``transition_begin`` as 0). TensorFlow's ``tf.train.exponential_decay`` form.
+    ``optax.exponential_decay`` with the same arguments (at steps ``>= 0``; negative steps
+    are clamped to 0). Differences from optax: bad arguments raise ``ValueError`` (optax
+    silently returns a constant schedule for ``transition_steps <= 0`` or
+    ``decay_rate == 0``, and treats a negative ``transition_begin`` as 0). TensorFlow's
+    ``tf.train.exponential_decay`` form. torch's ``StepLR(opt, T, r)`` is the case
+    ``staircase=True, transition_begin=0`` (see :class:`step_lr`).
 
     Args:
-      init_value: :math:`\eta_0`.
-      transition_steps: positive int :math:`T` (static).
-      decay_rate: :math:`r > 0`.
-      transition_begin: non-negative int :math:`b` (static), default 0.
-      staircase: decay in discrete jumps every ``transition_steps`` (static).
-      end_value: optional bound (``None`` is static structure).
+      init_value: :math:`\eta_0`, a real number (a leaf).
+      transition_steps: positive int :math:`T` (static), the steps per factor ``r``.
+      decay_rate: :math:`r > 0` (a leaf).
+      transition_begin: non-negative int :math:`b` (static), the steps held at
+        ``init_value`` first; default 0.
+      staircase: bool (static; default ``False``): decay in discrete jumps every
+        ``transition_steps``.
+      end_value: optional bound, a real number (a leaf) or ``None`` (default; no bound,
+        and no leaf: ``None`` is static structure).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = exponential_decay(0.1, transition_steps=1000, decay_rate=0.5, end_value=1e-3)
+    Raises:
+      TypeError: ``init_value``, ``decay_rate`` or ``end_value`` is not a real number.
+      ValueError: ``init_value`` or ``decay_rate`` is NaN or ``None``;
+        ``decay_rate <= 0``; ``transition_steps`` is not an integer ``>= 1`` or
+        ``transition_begin`` not one ``>= 0``; ``staircase`` is not a bool.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.exponential_decay(0.1, transition_steps=5, decay_rate=0.5)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.05, 0.025]
+      >>> s = schedules.exponential_decay(
+      ...     0.1, 5, 0.5, staircase=True, end_value=0.02)
+      >>> [round(float(s(k)), 4) for k in (0, 4, 5, 10, 20)]
+      [0.1, 0.1, 0.05, 0.025, 0.02]
+
+    Source:
+      optax ``exponential_decay`` (``optax/schedules/_schedule.py``).
     """
 
     init_value: Any
@@ -133,19 +193,36 @@ class exponential_decay(Schedule):
 
 @schedule_class
 class exp_decay(Schedule):
-    r"""Continuous exponential decay: :math:`\eta_k = \eta_0\,e^{-\kappa k}`.
+    r"""Continuous exponential decay at rate :math:`\kappa`.
+
+    .. math::
+
+        \eta_k = \eta_0\,e^{-\kappa k}
 
     The classic textbook form (e.g. Dive into Deep Learning, sec. 12.11). Equal to
     :class:`exponential_lr` with :math:`\gamma = e^{-\kappa}`; no torch/optax class of
-    its own.
+    its own (``optax.exponential_decay(init_value, 1, exp(-k))`` and torch's
+    ``ExponentialLR(opt, exp(-k))`` give the same values up to rounding).
 
     Args:
-      init_value: :math:`\eta_0`.
-      k: the rate :math:`\kappa \ge 0`.
+      init_value: :math:`\eta_0`, a real number (a leaf).
+      k: the rate :math:`\kappa \ge 0` per step (a leaf).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = exp_decay(0.1, k=0.01)
+    Raises:
+      TypeError: ``init_value`` or ``k`` is not a real number.
+      ValueError: either is NaN or ``None``; ``k < 0``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.exp_decay(0.1, k=0.1)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.0607, 0.0368]
+
+    References:
+      Zhang, Lipton, Li & Smola, *Dive into Deep Learning*, 2023, sec. 12.11.
     """
 
     init_value: Any
@@ -161,21 +238,38 @@ class exp_decay(Schedule):
 
 @schedule_class
 class inverse_time(Schedule):
-    r"""Inverse-time decay: :math:`\eta_k = \eta_0\,(1 + \gamma k)^{-p}`.
+    r"""Inverse-time decay: :math:`\eta_0/(1 + \gamma k)^p`.
+
+    .. math::
+
+        \eta_k = \eta_0\,(1 + \gamma k)^{-p}
 
     ``power=1`` is :math:`\eta_0/(1+\gamma k)`, the Robbins-Monro rate; ``power=0.5``
     the :math:`1/\sqrt{t}` rate of online convex optimisation (Zinkevich, 2003; Robbins
-    & Monro, 1951, for the :math:`1/t` rate). No
-    torch/optax class of its own (``torch LambdaLR`` with this lambda gives the same).
+    & Monro, 1951, for the :math:`1/t` rate). No torch/optax class of its own (torch's
+    ``LambdaLR`` with this lambda gives the same).
 
     Args:
-      init_value: :math:`\eta_0`.
-      gamma: :math:`\gamma \ge 0`.
-      power: :math:`p \ge 0` (default 1.0).
+      init_value: :math:`\eta_0`, a real number (a leaf).
+      gamma: :math:`\gamma \ge 0` per step (a leaf).
+      power: :math:`p \ge 0` (a leaf; default 1.0).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = inverse_time(0.1, gamma=0.01)
+    Raises:
+      TypeError: a float argument is not a real number.
+      ValueError: a float argument is NaN or ``None``; ``gamma < 0`` or ``power < 0``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.inverse_time(0.1, gamma=0.1)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.0667, 0.05]
+
+    References:
+      Robbins & Monro, "A Stochastic Approximation Method", 1951; Zinkevich, "Online
+      Convex Programming and Generalized Infinitesimal Gradient Ascent", ICML 2003.
     """
 
     init_value: Any
@@ -209,28 +303,51 @@ def _check_transition(s: Schedule) -> None:
 
 @schedule_class
 class polynomial(Schedule):
-    r"""Polynomial decay (optax ``polynomial_schedule``):
-    :math:`\eta_k = (\eta_0 - \eta_{end})\,(1 - \min(k', T)/T)^p + \eta_{end}`,
-    :math:`k' = \max(k - b, 0)`.
+    r"""Polynomial decay from ``init_value`` to ``end_value`` (optax ``polynomial_schedule``).
+
+    .. math::
+
+        \eta_k = (\eta_0 - \eta_{end})\,\Big(\frac{T - \min(k', T)}{T}\Big)^p + \eta_{end},
+        \qquad k' = \max(k - b, 0)
 
     Same values as ``optax.polynomial_schedule``. torch's ``PolynomialLR(opt,
     total_iters=T, power=p)`` is the case ``end_value=0, transition_begin=0``:
     :math:`\eta_0 (1 - \min(k, T)/T)^p` (same values, by formula). Differences from
     optax: ``transition_steps <= 0`` or a negative ``transition_begin`` raise
-    ``ValueError`` (optax falls back silently), and the fraction is computed as
-    :math:`(T - k')/T`, so a non-integer ``power`` gives ``end_value`` at the end under
-    ``jit`` where optax's ``1 - k'/T`` can give NaN. The "poly" policy of Chen et al.,
-    DeepLab (2017).
+    ``ValueError`` (optax falls back silently; :func:`gradtx.schedules.polynomial_schedule`
+    keeps optax's fallbacks), and the fraction is computed as :math:`(T - k')/T`, so a
+    non-integer ``power`` gives ``end_value`` at the end under ``jit`` where optax's
+    ``1 - k'/T`` can give NaN. The "poly" policy of Chen et al., DeepLab (2017).
 
     Args:
-      init_value, end_value: :math:`\eta_0`, :math:`\eta_{end}`.
-      power: :math:`p > 0`.
+      init_value: :math:`\eta_0`, the value up to step ``transition_begin`` (a leaf).
+      end_value: :math:`\eta_{end}`, the value from step ``transition_begin +
+        transition_steps`` on (a leaf).
+      power: :math:`p > 0` (a leaf).
       transition_steps: positive int :math:`T` (static).
       transition_begin: non-negative int :math:`b` (static), default 0.
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape); ``horizon`` is
+      ``transition_begin + transition_steps``, ``base_value`` the larger of
+      ``init_value`` and ``end_value``.
 
-        s = polynomial(0.1, 0.0, power=2.0, transition_steps=1000)
+    Raises:
+      TypeError: a float argument is not a real number.
+      ValueError: a float argument is NaN or ``None``; ``power <= 0``;
+        ``transition_steps`` is not an integer ``>= 1`` or ``transition_begin`` not one
+        ``>= 0``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.polynomial(0.1, 0.0, power=2.0, transition_steps=10)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.025, 0.0]
+
+    References:
+      Chen et al., "DeepLab: Semantic Image Segmentation with Deep Convolutional Nets,
+      Atrous Convolution, and Fully Connected CRFs", TPAMI 2017; optax
+      ``polynomial_schedule``.
     """
 
     init_value: Any
@@ -267,16 +384,43 @@ class polynomial(Schedule):
 
 @schedule_class
 class linear(Schedule):
-    r"""Linear transition (optax ``linear_schedule``): :class:`polynomial` with
-    ``power=1``: :math:`\eta_k = \eta_0 + (\eta_{end}-\eta_0)\min(k', T)/T`.
+    r"""Linear transition from ``init_value`` to ``end_value`` (optax ``linear_schedule``).
+
+    :class:`polynomial` with ``power=1``:
+
+    .. math::
+
+        \eta_k = \eta_0 + (\eta_{end}-\eta_0)\,\min(k', T)/T, \qquad k' = \max(k - b, 0)
 
     Same values as ``optax.linear_schedule``. torch's ``LinearLR(opt, start_factor,
     end_factor, total_iters)`` with base lr :math:`\eta` is
     ``linear(start_factor * eta, end_factor * eta, total_iters)`` (by formula).
+    Differences from optax: as :class:`polynomial` (``transition_steps <= 0`` or a
+    negative ``transition_begin`` raise ``ValueError``;
+    :func:`gradtx.schedules.linear_schedule` keeps optax's fallbacks).
 
-    Example::
+    Args:
+      init_value: :math:`\eta_0`, the value up to step ``transition_begin`` (a leaf).
+      end_value: :math:`\eta_{end}`, the value from step ``transition_begin +
+        transition_steps`` on (a leaf).
+      transition_steps: positive int :math:`T` (static).
+      transition_begin: non-negative int :math:`b` (static), default 0.
 
-        s = linear(0.0, 0.1, transition_steps=100)
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape); ``horizon`` is
+      ``transition_begin + transition_steps``, ``base_value`` the larger of
+      ``init_value`` and ``end_value``.
+
+    Raises:
+      TypeError: ``init_value`` or ``end_value`` is not a real number.
+      ValueError: either is NaN or ``None``; ``transition_steps`` is not an integer
+        ``>= 1`` or ``transition_begin`` not one ``>= 0``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.linear(0.0, 0.1, transition_steps=10)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10, 15)]
+      [0.0, 0.05, 0.1, 0.1]
     """
 
     init_value: Any

@@ -18,8 +18,37 @@ def _evaluate(schedule: Schedule, ks: jax.Array) -> jax.Array:
 
 
 def values(schedule: Callable[[jax.Array], Any], steps: int | Sequence[int]) -> np.ndarray:
-    """The schedule's values at ``steps`` (an int ``n`` means ``0 .. n-1``), in one
-    vectorised evaluation, as a NumPy ``float32`` array."""
+    r"""The schedule's values at many steps, in one vectorised evaluation.
+
+    .. math::
+
+        v_i = s(k_i), \qquad k = (0, 1, \dots, n - 1) \text{ or the given steps}
+
+    The schedule is converted as :func:`as_schedule` does (a plain callable or a number
+    works too) and evaluated with one jitted ``jax.vmap`` over the steps (one compilation
+    per schedule structure and number of steps).
+
+    Args:
+      schedule: a gradtx schedule, a callable ``fn(step) -> value`` or a real number.
+      steps: an int ``n`` (the steps ``0 .. n-1``) or a sequence/array of integer steps
+        (negative ones are clamped to 0, floats truncated, as :class:`Schedule` does).
+
+    Returns:
+      A NumPy ``float32`` array of the values, of shape ``(n,)`` or the shape of
+      ``steps``.
+
+    Raises:
+      TypeError: ``schedule`` is not a schedule, callable or real number, or ``steps``
+        holds something other than numbers.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> v = schedules.values(schedules.linear(0.0, 0.1, transition_steps=4), 5)
+      >>> [round(x, 4) for x in v.tolist()]
+      [0.0, 0.025, 0.05, 0.075, 0.1]
+      >>> [round(x, 4) for x in schedules.values(schedules.step_lr(1.0, 2), [0, 2, 4]).tolist()]
+      [1.0, 0.1, 0.01]
+    """
     ks = np.arange(steps) if np.ndim(steps) == 0 else np.asarray(steps)
     sched = as_schedule("schedule", schedule)
     return np.asarray(_evaluate(sched, as_step(ks)))
@@ -76,17 +105,43 @@ def plot(
     labels: Sequence[str] | None = None,
     ax: Any = None,
 ) -> Any:
-    """Plots each schedule's value against the step; returns the matplotlib ``Axes``.
+    r"""Plots each schedule's value against the step; returns the matplotlib ``Axes``.
 
-    One line per schedule, labelled with ``labels`` or :func:`label` (the constructor and
-    its non-default arguments), a legend, ``step`` and ``learning rate`` axis labels. ``steps`` is a
-    count (``0 .. steps-1``) or an explicit sequence of steps. ``ax`` draws into an
-    existing ``Axes`` (default: a new figure). matplotlib is imported here only.
+    One line per schedule, the points :math:`(k, s(k))` computed by :func:`values`,
+    labelled with ``labels`` or :func:`label` (the constructor and its non-default
+    arguments, cut to 60 characters), a legend, ``step`` and ``learning rate`` axis
+    labels. ``ax`` draws into an existing ``Axes`` (default: a new figure from
+    ``matplotlib.pyplot.subplots()``). matplotlib is imported here only.
 
-    Example::
+    Args:
+      *schedules: one or more gradtx schedules or callables ``fn(step) -> value``.
+      steps: a positive int ``n`` (the steps ``0 .. n-1``; default 100) or an explicit
+        sequence of integer steps.
+      labels: one legend label per schedule, or ``None`` (default) for :func:`label`.
+      ax: a matplotlib ``Axes`` to draw into, or ``None`` (default) for a new figure.
 
-        ax = plot(cosine_decay(0.1, 100), warmup(cosine_decay(0.1, 80), 20), steps=120)
-        ax.figure.savefig("lr.png")
+    Returns:
+      The matplotlib ``Axes`` holding the lines (``ax.figure`` saves it).
+
+    Raises:
+      ValueError: no schedule is given; ``steps`` is not a positive integer or a
+        sequence; ``labels`` does not hold one label per schedule.
+      TypeError: a schedule is not callable.
+      ImportError: matplotlib is not installed (only when ``ax`` is ``None``).
+
+    Example:
+      >>> from matplotlib.figure import Figure
+      >>> from gradtx import schedules
+      >>> ax = schedules.plot(
+      ...     schedules.cosine_decay(0.1, 100),
+      ...     schedules.warmup(schedules.cosine_decay(0.1, 80), 20),
+      ...     steps=120, ax=Figure().subplots())
+      >>> [line.get_label() for line in ax.get_lines()]
+      ['cosine_decay(0.1, 100)', 'warmup(cosine_decay(0.1, 80), 20)']
+      >>> [round(float(line.get_ydata()[20]), 4) for line in ax.get_lines()]
+      [0.0905, 0.1]
+
+      With ``ax=None`` it draws a new pyplot figure: ``ax.figure.savefig("lr.png")``.
     """
     if not schedules:
         raise ValueError("plot needs at least one schedule")

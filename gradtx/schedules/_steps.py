@@ -19,14 +19,32 @@ from gradtx.schedules._base import (
 
 @schedule_class
 class constant(Schedule):
-    r"""A constant value: :math:`\eta_k = \eta`.
+    r"""A constant value at every step.
+
+    .. math::
+
+        \eta_k = \eta
 
     Same values as ``optax.constant_schedule(value)`` (which returns the raw value; we
-    return a ``float32`` array) and torch's unscheduled learning rate.
+    return a ``float32`` array; :func:`gradtx.schedules.constant_schedule` is this
+    class under optax's name) and torch's unscheduled learning rate.
 
-    Example::
+    Args:
+      value: :math:`\eta`, a real number (a leaf, so it can be swapped without
+        recompiling).
 
-        s = constant(0.1)   # s(k) == 0.1 for every k
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
+
+    Raises:
+      TypeError: ``value`` is not a real number.
+      ValueError: ``value`` is NaN or ``None``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.constant(0.1)
+      >>> [round(float(s(k)), 4) for k in (0, 5, 10)]
+      [0.1, 0.1, 0.1]
     """
 
     value: Any
@@ -40,7 +58,11 @@ class constant(Schedule):
 
 @schedule_class
 class step_lr(Schedule):
-    r"""Step decay (torch ``StepLR``): :math:`\eta_k = \eta_0\,\gamma^{\lfloor k / s\rfloor}`.
+    r"""Step decay (torch ``StepLR``): multiply by ``gamma`` every ``step_size`` steps.
+
+    .. math::
+
+        \eta_k = \eta_0\,\gamma^{\lfloor k / s\rfloor}
 
     The value is multiplied by ``gamma`` every ``step_size`` steps, first at
     ``k = step_size``. Same values as ``torch.optim.lr_scheduler.StepLR(opt,
@@ -50,13 +72,27 @@ class step_lr(Schedule):
     10 every few epochs" of Krizhevsky et al. (2012) and He et al. (2016).
 
     Args:
-      init_value: :math:`\eta_0`, the value for steps ``0 .. step_size - 1``.
-      step_size: positive int, the period of the decay (static).
-      gamma: the multiplicative factor (default 0.1), ``>= 0``.
+      init_value: :math:`\eta_0`, the value for steps ``0 .. step_size - 1`` (a leaf).
+      step_size: positive int :math:`s`, the period of the decay (static).
+      gamma: :math:`\gamma`, the multiplicative factor, ``>= 0`` (a leaf; default 0.1).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = step_lr(0.1, step_size=30)   # 0.1 for k < 30, 0.01 for k < 60, ...
+    Raises:
+      TypeError: ``init_value`` or ``gamma`` is not a real number.
+      ValueError: either is NaN or ``None``; ``gamma < 0``; ``step_size`` is not an
+        integer ``>= 1``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.step_lr(0.1, step_size=5)  # 0.1 for k < 5, 0.01 for k < 10, ...
+      >>> [round(float(s(k)), 4) for k in (0, 4, 5, 10)]
+      [0.1, 0.1, 0.01, 0.001]
+
+    References:
+      torch ``torch.optim.lr_scheduler.StepLR``; Krizhevsky, Sutskever & Hinton,
+      "ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS 2012.
     """
 
     init_value: Any
@@ -75,24 +111,43 @@ class step_lr(Schedule):
 
 @schedule_class
 class multistep_lr(Schedule):
-    r"""Multi-step decay (torch ``MultiStepLR``):
-    :math:`\eta_k = \eta_0\,\gamma^{\#\{m_i \le k\}}`.
+    r"""Multi-step decay (torch ``MultiStepLR``): multiply by ``gamma`` at each milestone.
+
+    .. math::
+
+        \eta_k = \eta_0\,\gamma^{\#\{i:\ m_i \le k\}}
 
     The value is multiplied by ``gamma`` at each milestone (``k = m_i`` is the first
     step with the lower value). Same values as ``MultiStepLR(opt, milestones, gamma)``
-    after ``k`` calls to ``scheduler.step()``. Differences from torch: milestones
-    must be strictly increasing (torch accepts repeats, counting gamma once per
-    repeat); use :class:`piecewise_constant` for per-boundary factors. He et al.,
-    "Deep Residual Learning" (2016) divide by 10 at two milestones.
+    after ``k`` calls to ``scheduler.step()`` with base lr ``init_value``. Differences
+    from torch: milestones must be strictly increasing (torch accepts repeats, counting
+    gamma once per repeat); use :class:`piecewise_constant` for per-boundary factors
+    (optax's ``piecewise_constant_schedule`` with every scale ``gamma`` gives the same
+    values). He et al., "Deep Residual Learning" (2016) divide by 10 at two milestones.
 
     Args:
-      init_value: :math:`\eta_0`.
-      milestones: strictly increasing non-negative ints (static).
-      gamma: the multiplicative factor (default 0.1), ``>= 0``.
+      init_value: :math:`\eta_0`, a real number (a leaf).
+      milestones: a non-empty sequence of strictly increasing non-negative ints
+        :math:`m_i` (static).
+      gamma: :math:`\gamma`, the multiplicative factor, ``>= 0`` (a leaf; default 0.1).
 
-    Example::
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
 
-        s = multistep_lr(0.1, milestones=(30, 80))   # 0.1, then 0.01 at 30, 0.001 at 80
+    Raises:
+      TypeError: ``init_value`` or ``gamma`` is not a real number.
+      ValueError: either is NaN or ``None``; ``gamma < 0``; ``milestones`` is not a
+        sequence of integers ``>= 0``, is empty or not strictly increasing.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.multistep_lr(0.1, milestones=(3, 8))  # 0.01 from 3, 0.001 from 8
+      >>> [round(float(s(k)), 4) for k in (0, 3, 8, 10)]
+      [0.1, 0.01, 0.001, 0.001]
+
+    References:
+      torch ``torch.optim.lr_scheduler.MultiStepLR``; He, Zhang, Ren & Sun, "Deep
+      Residual Learning for Image Recognition", CVPR 2016.
     """
 
     init_value: Any
@@ -113,18 +168,40 @@ class multistep_lr(Schedule):
 
 @schedule_class
 class piecewise_constant(Schedule):
-    r"""Piecewise constant with scales at boundaries (optax
-    ``piecewise_constant_schedule``): :math:`\eta_k = \eta_0 \prod_{b_i \le k} s_i`.
+    r"""Piecewise constant, scaled at boundaries (optax ``piecewise_constant_schedule``).
+
+    .. math::
+
+        \eta_k = \eta_0 \prod_{i:\ b_i \le k} s_i
 
     ``boundaries_and_scales`` is a dict ``{boundary_step: scale}``; from step ``b_i``
     on, the value is multiplied by ``s_i``. Same values as optax's. The boundaries are
-    static, the scales are leaves (``tree_leaves`` gives ``[init_value, *scales]``).
-    Differences from optax: the boundaries must be non-negative ints and the scales
-    non-negative (optax also rejects negative scales).
+    static, the scales are leaves (``tree_leaves`` gives ``[init_value, *scales]``,
+    in boundary order). Differences from optax: the boundaries must be non-negative ints
+    and the scales non-negative (optax also rejects negative scales). torch's
+    ``MultiStepLR`` is the case of equal scales (:class:`multistep_lr`).
 
-    Example::
+    Args:
+      init_value: :math:`\eta_0`, the value before the first boundary (a leaf).
+      boundaries_and_scales: a dict ``{b_i: s_i}`` of non-negative int steps (static)
+        to non-negative real scales (leaves), or ``None`` (default; a constant).
 
-        s = piecewise_constant(1.0, {100: 0.1, 200: 0.01})   # 1, 0.1 at 100, 0.001 at 200
+    Returns:
+      A pytree schedule ``s(step) -> float32`` (the step's shape).
+
+    Raises:
+      TypeError: ``init_value`` or a scale is not a real number.
+      ValueError: ``boundaries_and_scales`` is not a dict (or ``None``); a boundary is not
+        an integer ``>= 0``; a scale is negative or NaN; ``init_value`` is NaN or ``None``.
+
+    Example:
+      >>> from gradtx import schedules
+      >>> s = schedules.piecewise_constant(1.0, {3: 0.1, 8: 0.5})  # 0.1 from 3, 0.05 from 8
+      >>> [round(float(s(k)), 4) for k in (0, 3, 8, 10)]
+      [1.0, 0.1, 0.05, 0.05]
+
+    Source:
+      optax ``piecewise_constant_schedule`` (``optax/schedules/_schedule.py``).
     """
 
     init_value: Any

@@ -235,7 +235,13 @@ def pack(tree: Params) -> PackedTree:
 
 
 def unpack(packed_tree: PackedTree) -> Params:
-    """The tree that :func:`pack` packed: ``unpack(pack(t)) == t``.
+    r"""The tree that :func:`pack` packed: ``unpack(pack(t)) == t``.
+
+    .. math::
+        x_\ell = \mathrm{reshape}\bigl(b_{k(\ell)}[o_\ell : o_\ell +
+        |x_\ell|],\ \mathrm{shape}_\ell\bigr)
+
+    with ``k(l)`` the leaf's group and ``o_l`` its offset in that buffer.
 
     Leaf ``i`` is a reshaped slice of its group's buffer (free inside ``jit``);
     the same as ``packed_tree.unpack()``.
@@ -287,6 +293,10 @@ class PackedState:
 
 def packed(tx: GradientTransformation) -> GradientTransformation:
     r"""Runs ``tx`` on packed buffers: ``u = unpack(tx(pack(g)))``.
+
+    .. math::
+        (\tilde u_t, S_t) = \mathrm{tx.update}(\mathrm{pack}(g_t), S_{t-1},
+        \mathrm{pack}(p_{t-1})), \qquad u_t = \mathrm{unpack}(\tilde u_t)
 
     The state of ``tx`` holds one buffer per (dtype, placement) group instead of one
     array per leaf; gradients are packed on the way in and the updates unpacked on the

@@ -196,8 +196,34 @@ def bias_correction(decay: Any, count: jax.Array) -> jax.Array:
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
-    """``count + 1`` for an int32 counter, saturating at ``2**31 - 1`` instead of
-    wrapping to a negative number (which would make bias corrections NaN)."""
+    r"""Adds one to a step counter, saturating at the largest int32 instead of wrapping.
+
+    .. math::
+        c' = \begin{cases} c + 1 & c < 2^{31} - 1 \\ 2^{31} - 1 & \text{otherwise}
+        \end{cases}
+
+    ``count + 1`` for an int32 counter, saturating at ``2**31 - 1`` instead of
+    wrapping to a negative number (which would make bias corrections NaN). Every
+    ``count`` field of a gradtx state is advanced through here, as optax's
+    ``numerics.safe_increment`` (``optax.safe_increment``) does for its states.
+
+    Args:
+        count: the counter, an integer array (normally shape ``()``, dtype int32); any
+            shape works elementwise.
+
+    Returns:
+        A ``jax.Array`` of ``count``'s shape and dtype: ``count + 1``, or ``2**31 - 1``
+        where ``count`` already holds it.
+
+    Source: optax's ``safe_increment`` (``optax/_src/numerics.py``).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> int(gradtx.safe_increment(jnp.asarray(41, jnp.int32)))
+        42
+        >>> int(gradtx.safe_increment(jnp.asarray(2**31 - 1, jnp.int32)))
+        2147483647
+    """
     return jnp.where(count < _INT32_MAX, count + 1, jnp.asarray(_INT32_MAX, count.dtype))
 
 
@@ -215,14 +241,41 @@ def sum_of_squares(tree: Any) -> jax.Array:
 
 
 def global_norm(updates: Any) -> jax.Array:
-    """``sqrt(sum |x|^2)`` over every element of every leaf of ``updates`` (optax's
+    r"""The Euclidean norm of a whole pytree, as if all its leaves were one flat vector.
+
+    .. math::
+        \lVert u \rVert = \sqrt{\textstyle\sum_{\ell} \sum_i |u_{\ell,i}|^2}
+
+    ``sqrt(sum |x|^2)`` over every element of every leaf of ``updates`` (optax's
     parameter name; any pytree; a complex element counts as the pair ``(Re x, Im x)``),
-    accumulated in float32; always real.
+    accumulated in float32 (or the leaves' wider dtype); always real. An empty tree has
+    norm 0.
 
     When the sum of squares overflows (finite elements above ~1.8e19 in float32) the
     norm is recomputed as ``a * sqrt(sum(|x / a|^2))`` with ``a = max |x|`` (one more
     pass, taken only then, through ``lax.cond``), so a huge but finite gradient has a
-    finite norm instead of ``inf`` (which clipping would turn into a zero update)."""
+    finite norm instead of ``inf`` (which clipping would turn into a zero update).
+    This differs from ``optax.global_norm``, which returns ``inf`` there. A NaN or Inf
+    element gives a NaN or Inf norm.
+
+    Args:
+        updates: any pytree of arrays (floating, complex or integer, any shapes).
+
+    Returns:
+        A real scalar ``jax.Array`` (shape ``()``, at least float32; float64 for float64
+        leaves).
+
+    Source: ``optax.global_norm`` (``optax/_src/linear_algebra.py``).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> float(gradtx.global_norm({"a": jnp.array([3.0]), "b": jnp.array([[4.0]])}))
+        5.0
+        >>> f"{float(gradtx.global_norm([jnp.array([3e30, 4e30])])):.4g}"  # not inf
+        '5e+30'
+        >>> float(gradtx.global_norm(jnp.array([3.0 + 4.0j])))
+        5.0
+    """
     leaves = jax.tree.leaves(updates)
     if not leaves:
         return jnp.zeros([], jnp.float32)

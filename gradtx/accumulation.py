@@ -73,17 +73,53 @@ class MultiSteps:
     default ``float32`` rounds it), and a bad argument raises at construction.
 
     Args:
-      opt: the inner gradient transformation (gradtx or optax).
-      every_k_schedule: the number of micro-batches per inner step, an ``int >= 1`` or
-        a function of ``gradient_step`` returning one (an int32 scalar under ``jit``).
-      use_grad_mean: average the accumulated gradients (default) or sum them.
-      should_skip_update_fn: optional micro-batch rejection rule, see above
-        (:func:`gradtx.skip_not_finite`, :func:`gradtx.skip_large_updates`).
-      accumulator_dtype: dtype of ``acc_grads``. Default ``None``: the wider of
-        float32 and each parameter's dtype, which is float32 (optax's default) for
-        float32, bfloat16 and float16 parameters and float64 for float64 ones.
+        opt: the inner gradient transformation (gradtx or optax).
+        every_k_schedule: the number of micro-batches per inner step, an ``int >= 1`` or
+            a function of ``gradient_step`` (an int32 scalar) returning one (an int32
+            scalar under ``jit``).
+        use_grad_mean: average the accumulated gradients (default True) or sum them.
+        should_skip_update_fn: optional micro-batch rejection rule, see above
+            (:func:`gradtx.skip_not_finite`, :func:`gradtx.skip_large_updates`); default
+            None: no micro-batch is rejected.
+        accumulator_dtype: dtype of ``acc_grads``. Default ``None``: the wider of
+            float32 and each parameter's dtype, which is float32 (optax's default) for
+            float32, bfloat16 and float16 parameters and float64 for float64 ones.
 
-    Example::
+    Returns:
+        (The constructor.) An object with ``init``, ``update``, ``has_updated``,
+        ``gradient_transformation()`` and ``inner_opt``; its state is
+        :class:`MultiStepsState` (``mini_step``, ``gradient_step``,
+        ``inner_opt_state``, ``acc_grads``, ``skip_state``).
+
+    Raises:
+        TypeError: ``opt`` has no callable ``init``/``update``; ``use_grad_mean`` is not
+            a bool; ``should_skip_update_fn`` is neither callable nor None;
+            ``accumulator_dtype`` is not a floating-point dtype.
+        ValueError: a constant ``every_k_schedule`` is not an integer ``>= 1``; a
+            schedule returns a concrete value that is not (raised by ``init`` /
+            ``update``); ``should_skip_update_fn`` does not return a boolean scalar
+            first (raised by ``update``).
+
+    References:
+        the ``MultiSteps`` wrapper of optax (DeepMind, 2020); gradient accumulation as
+        in Ott et al., *Scaling Neural Machine Translation*, WMT 2018.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> opt = gradtx.MultiSteps(gradtx.sgd(1.0), every_k_schedule=2)
+        >>> params = jnp.array([0.0, 0.0])
+        >>> state = opt.init(params)
+        >>> u, state = opt.update(jnp.array([1.0, 2.0]), state, params)
+        >>> u.tolist(), bool(opt.has_updated(state))  # call 1 of 2: held back
+        ([0.0, 0.0], False)
+        >>> u, state = opt.update(jnp.array([3.0, 6.0]), state, params)
+        >>> u.tolist(), bool(opt.has_updated(state))  # call 2: -lr * mean gradient
+        ([-2.0, -4.0], True)
+        >>> int(state.gradient_step), int(state.mini_step)
+        (1, 0)
+
+    In a training loop, ``k`` calls of ``update`` (one per micro-batch) make one inner
+    step; ``apply_updates`` is called every time (the held-back updates are zeros)::
 
         opt = gradtx.MultiSteps(gradtx.adam(1e-3), every_k_schedule=4)
         state = opt.init(params)
@@ -91,9 +127,6 @@ class MultiSteps:
             grads = jax.grad(loss)(params, micro_batch)
             updates, state = opt.update(grads, state, params)
             params = gradtx.apply_updates(params, updates)  # zeros on 3 calls of 4
-
-    Reference: the ``MultiSteps`` wrapper of optax (DeepMind, 2020); gradient
-    accumulation as in Ott et al., *Scaling Neural Machine Translation*, WMT 2018.
     """
 
     def __init__(
@@ -141,7 +174,17 @@ class MultiSteps:
 
     @property
     def inner_opt(self) -> GradientTransformation:
-        """The wrapped optimiser."""
+        """The wrapped optimiser ``opt``, as given to the constructor.
+
+        Returns:
+            The inner gradient transformation.
+
+        Example:
+            >>> import gradtx
+            >>> inner = gradtx.sgd(0.1)
+            >>> gradtx.MultiSteps(inner, 2).inner_opt is inner
+            True
+        """
         return self._opt
 
     def _k(self, gradient_step: jax.Array) -> jax.Array:
@@ -155,7 +198,30 @@ class MultiSteps:
         return jnp.asarray(k, jnp.int32)
 
     def init(self, params: Params) -> MultiStepsState:
-        """``mini_step = gradient_step = 0``, zero accumulators, ``opt.init(params)``."""
+        """The initial state: an empty window and the inner optimiser's initial state.
+
+        ``mini_step = gradient_step = 0``, zero accumulators, ``opt.init(params)``; the
+        skip rule's state is the second output of
+        ``should_skip_update_fn(zeros_like(params), 0, params)`` (copied, so the state
+        owns its buffers).
+
+        Args:
+            params: the parameter pytree (arrays of any shapes and dtypes).
+
+        Returns:
+            A :class:`MultiStepsState`: ``acc_grads`` zeros like ``params`` in the
+            accumulator dtype, int32 scalar counters at 0.
+
+        Raises:
+            ValueError: ``every_k_schedule(0)`` is concrete and not an integer ``>= 1``.
+
+        Example:
+            >>> import gradtx, jax.numpy as jnp
+            >>> opt = gradtx.MultiSteps(gradtx.sgd(0.1), every_k_schedule=3)
+            >>> state = opt.init({"w": jnp.ones(2, jnp.bfloat16)})
+            >>> int(state.mini_step), state.acc_grads["w"].dtype
+            (0, dtype('float32'))
+        """
         gradient_step = zero_count()
         self._k(gradient_step)  # validates a concrete schedule value early
         _, skip_state = self._should_skip(zeros_like(params), gradient_step, params)
@@ -179,7 +245,44 @@ class MultiSteps:
         params: Params | None = None,
         **extra_args: Any,
     ) -> tuple[Updates, MultiStepsState]:
-        """Folds ``updates`` into the window; every ``k``-th call, one inner step."""
+        r"""Folds ``updates`` into the window; every ``k``-th call, one inner step.
+
+        .. math::
+            a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j},\qquad
+            u = \begin{cases} \mathrm{opt.update}(a_k, s, p) & j = k \\ 0 &
+            j < k \end{cases}
+
+        with ``k = every_k_schedule(gradient_step)`` and ``j = mini_step + 1``. A
+        micro-batch rejected by ``should_skip_update_fn`` leaves the state unchanged
+        (except ``skip_state``) and returns zeros.
+
+        Args:
+            updates: this micro-batch's gradients, a pytree of float arrays like the
+                params.
+            state: the :class:`MultiStepsState` from ``init`` or the last ``update``.
+            params: the current params (needed by inner optimisers that use them).
+            **extra_args: passed on to the inner ``update``.
+
+        Returns:
+            ``(updates, state)``: the inner optimiser's updates on the ``k``-th call and
+            zeros (same tree, shapes and dtypes) otherwise; the new
+            :class:`MultiStepsState`.
+
+        Raises:
+            TypeError: a gradient leaf is not floating point.
+            ValueError: ``updates`` does not match the params' tree or shapes; a
+                concrete ``k`` is not an integer ``>= 1``; ``should_skip_update_fn``
+                does not return a boolean scalar first.
+
+        Example:
+            >>> import gradtx, jax.numpy as jnp
+            >>> opt = gradtx.MultiSteps(gradtx.sgd(1.0), 2, use_grad_mean=False)
+            >>> state = opt.init(jnp.zeros(1))
+            >>> _, state = opt.update(jnp.array([1.0]), state)
+            >>> u, state = opt.update(jnp.array([2.0]), state)
+            >>> u.tolist()  # -lr * (1 + 2): the sum, not the mean
+            [-3.0]
+        """
         check_updates(updates, state.acc_grads)
         k = self._k(state.gradient_step)
         skip, skip_state = self._should_skip(updates, state.gradient_step, params)
@@ -238,12 +341,42 @@ class MultiSteps:
         )
 
     def has_updated(self, state: MultiStepsState | OptState) -> jax.Array:
-        """True right after a call that took an inner step (``mini_step == 0`` and
-        ``gradient_step > 0``), as optax's."""
+        """True right after a call that took an inner step, as optax's.
+
+        Args:
+            state: a :class:`MultiStepsState` (or any state with ``mini_step`` and
+                ``gradient_step`` fields).
+
+        Returns:
+            A bool scalar ``jax.Array``: ``mini_step == 0`` and ``gradient_step > 0``.
+
+        Example:
+            >>> import gradtx, jax.numpy as jnp
+            >>> opt = gradtx.MultiSteps(gradtx.sgd(0.1), every_k_schedule=1)
+            >>> state = opt.init(jnp.zeros(1))
+            >>> bool(opt.has_updated(state))
+            False
+            >>> _, state = opt.update(jnp.ones(1), state)
+            >>> bool(opt.has_updated(state))
+            True
+        """
         return jnp.logical_and(state.mini_step == 0, state.gradient_step > 0)
 
     def gradient_transformation(self) -> GradientTransformation:
-        """The wrapper as a plain :class:`gradtx.GradientTransformation` (to chain it)."""
+        """The wrapper as a plain :class:`gradtx.GradientTransformation` (to chain it).
+
+        Returns:
+            ``GradientTransformation(self.init, self.update)``; its state is a
+            :class:`MultiStepsState`.
+
+        Example:
+            >>> import gradtx, jax.numpy as jnp
+            >>> tx = gradtx.MultiSteps(gradtx.sgd(0.1), 2).gradient_transformation()
+            >>> isinstance(tx, gradtx.GradientTransformation)
+            True
+            >>> type(tx.init(jnp.zeros(1))).__name__
+            'MultiStepsState'
+        """
         return GradientTransformation(self.init, self.update)
 
 

@@ -37,16 +37,33 @@ def _positive_size(name: str, value: Any) -> None:
 def linear_scaling_rule(base_lr: float, batch_size: float, base_batch_size: float) -> float:
     r"""The linear scaling rule: ``lr = base_lr * batch_size / base_batch_size``.
 
+    .. math::
+        \eta = \eta_0 \, \frac{B}{B_0}
+
     "When the minibatch size is multiplied by k, multiply the learning rate by k"; it
     keeps SGD's noise scale ``lr N / B`` fixed and holds while ``B`` is below the
-    gradient noise scale (use a warm-up for the first epochs at large ``B``).
+    gradient noise scale (use a warm-up for the first epochs at large ``B``). A host
+    function of Python numbers (not jittable, no optax counterpart).
 
-    Example::
+    Args:
+        base_lr: ``eta_0``, the learning rate tuned at ``base_batch_size``, ``>= 0``.
+        batch_size: ``B``, the new batch size (examples per step), a number ``> 0``.
+        base_batch_size: ``B_0``, the batch size ``base_lr`` was tuned for, ``> 0``.
 
-        lr = gradtx.linear_scaling_rule(0.1, batch_size=1024, base_batch_size=256)  # 0.4
+    Returns:
+        The scaled learning rate, a Python ``float``.
+
+    Raises:
+        ValueError: ``base_lr < 0``, or a batch size ``<= 0`` (or NaN).
+        TypeError: a batch size that is not a real number (a bool included).
 
     Reference: Goyal et al., *Accurate, Large Minibatch SGD: Training ImageNet in 1
     Hour*, 2017.
+
+    Example:
+        >>> import gradtx
+        >>> gradtx.linear_scaling_rule(0.1, batch_size=1024, base_batch_size=256)
+        0.4
     """
     _checks.non_negative("base_lr", base_lr)
     _positive_size("batch_size", batch_size)
@@ -57,16 +74,32 @@ def linear_scaling_rule(base_lr: float, batch_size: float, base_batch_size: floa
 def sqrt_scaling_rule(base_lr: float, batch_size: float, base_batch_size: float) -> float:
     r"""The square-root scaling rule: ``lr = base_lr * sqrt(batch_size / base_batch_size)``.
 
+    .. math::
+        \eta = \eta_0 \sqrt{B / B_0}
+
     Keeps the variance of the SGD step (``lr^2 / B``) fixed; often preferred for
-    adaptive optimisers and very large batches.
+    adaptive optimisers and very large batches. A host function of Python numbers.
 
-    Example::
+    Args:
+        base_lr: ``eta_0``, the learning rate tuned at ``base_batch_size``, ``>= 0``.
+        batch_size: ``B``, the new batch size (examples per step), a number ``> 0``.
+        base_batch_size: ``B_0``, the batch size ``base_lr`` was tuned for, ``> 0``.
 
-        lr = gradtx.sqrt_scaling_rule(0.1, batch_size=1024, base_batch_size=256)  # 0.2
+    Returns:
+        The scaled learning rate, a Python ``float``.
 
-    References: Krizhevsky, *One weird trick for parallelizing convolutional neural
-    networks*, 2014; Hoffer, Hubara & Soudry, *Train longer, generalize better*, NeurIPS
-    2017.
+    Raises:
+        ValueError: ``base_lr < 0``, or a batch size ``<= 0`` (or NaN).
+        TypeError: a batch size that is not a real number (a bool included).
+
+    References:
+        Krizhevsky, *One weird trick for parallelizing convolutional neural networks*,
+        2014; Hoffer, Hubara & Soudry, *Train longer, generalize better*, NeurIPS 2017.
+
+    Example:
+        >>> import gradtx
+        >>> round(gradtx.sqrt_scaling_rule(0.1, batch_size=1024, base_batch_size=256), 6)
+        0.2
     """
     _checks.non_negative("base_lr", base_lr)
     _positive_size("batch_size", batch_size)
@@ -137,14 +170,45 @@ def gradient_noise_scale(
     ``+inf`` if ``tr(Sigma) > 0`` and 0 if ``tr(Sigma) <= 0`` (never ``0/0 = NaN``).
     Jittable (the batch sizes are static numbers).
 
-    Example::
+    Args:
+        per_example_grads: a pytree of float arrays, each with the same leading example
+            axis of length ``n >= 2`` (other axes: the parameter's shape). Default None:
+            use the four keyword arguments instead.
+        sq_norm_small: ``|G_{B_small}|^2``, the squared norm of a mean gradient over
+            ``batch_small`` examples: a float scalar or an array of measurements.
+        sq_norm_big: ``|G_{B_big}|^2``, the same over ``batch_big`` examples (scalar or
+            array; its mean is used).
+        batch_small: ``B_small``, a number ``> 0``.
+        batch_big: ``B_big``, a number ``> batch_small``.
 
-        per_ex = jax.vmap(jax.grad(loss), in_axes=(None, 0))(params, batch)
-        est = gradtx.gradient_noise_scale(per_ex)
-        print(est.b_simple)       # batch sizes well below this are noise-dominated
+    Returns:
+        A :class:`NoiseScaleEstimate` of real scalars (at least float32):
+        ``b_simple`` (examples), ``grad_sq_norm`` (the estimate of ``|G|^2``) and
+        ``trace_cov`` (the estimate of ``tr(Sigma)``).
+
+    Raises:
+        ValueError: both ways, or neither, are used (or only some of the four
+            keywords); ``per_example_grads`` has no leaves, leaves without a common
+            leading axis, or fewer than 2 examples; a batch size ``<= 0``;
+            ``batch_big <= batch_small``.
+        TypeError: a batch size that is not a real number.
 
     Reference: McCandlish, Kaplan, Amodei et al., *An Empirical Model of Large-Batch
     Training*, 2018.
+
+    Example:
+        Per-example gradients ``1, 3`` (mean 2, sample variance 2): ``|G|^2 = 4 - 2/2 = 3``
+        and ``B_simple = 2/3``. In a model, ``per_ex = jax.vmap(jax.grad(loss),
+        in_axes=(None, 0))(params, batch)``.
+
+        >>> import gradtx, jax.numpy as jnp
+        >>> est = gradtx.gradient_noise_scale({"w": jnp.array([[1.0], [3.0]])})
+        >>> [round(float(x), 4) for x in (est.b_simple, est.grad_sq_norm, est.trace_cov)]
+        [0.6667, 3.0, 2.0]
+        >>> est = gradtx.gradient_noise_scale(sq_norm_small=5.0, sq_norm_big=3.0,
+        ...                                   batch_small=1, batch_big=2)
+        >>> round(float(est.b_simple), 4)
+        4.0
     """
     norms_given = [x is not None for x in (sq_norm_small, sq_norm_big, batch_small, batch_big)]
     if per_example_grads is not None:
@@ -203,14 +267,34 @@ def smith_le_noise_scale(
     equation; ``g ~ lr N / B`` for ``B << N``. Runs with the same ``g`` (and the same
     number of epochs) reach similar test accuracy, which is why lr and B scale together
     and why growing ``B`` can replace decaying ``lr``. With ``B = N`` (full batch) the
-    noise is 0.
+    noise is 0. A host function of Python numbers.
 
-    Example::
+    .. math::
+        g = \frac{\eta}{1 - m}\left(\frac{N}{B} - 1\right)
 
-        g = gradtx.smith_le_noise_scale(0.1, dataset_size=50_000, batch_size=128)
+    Args:
+        lr: ``eta``, the learning rate, ``>= 0``.
+        dataset_size: ``N``, the number of training examples, an ``int >= 1``.
+        batch_size: ``B``, examples per step, an ``int`` in ``[1, N]``.
+        momentum: ``m``, the heavy-ball momentum coefficient (default 0.0), in ``[0, 1)``.
 
-    References: Smith & Le, *A Bayesian Perspective on Generalization and Stochastic
-    Gradient Descent*, ICLR 2018 (eq. 6, and its momentum form ``lr/(1-m)``).
+    Returns:
+        The noise scale ``g``, a Python ``float`` (units of the learning rate).
+
+    Raises:
+        ValueError: ``lr < 0``; ``dataset_size`` or ``batch_size`` not a positive
+            integer; ``momentum`` outside ``[0, 1)``; ``batch_size > dataset_size``.
+
+    References:
+        Smith & Le, *A Bayesian Perspective on Generalization and Stochastic Gradient
+        Descent*, ICLR 2018 (eq. 6, and its momentum form ``lr/(1-m)``).
+
+    Example:
+        >>> import gradtx
+        >>> round(gradtx.smith_le_noise_scale(0.1, dataset_size=50_000, batch_size=100), 4)
+        49.9
+        >>> round(gradtx.smith_le_noise_scale(0.1, 1000, 100, momentum=0.9), 4)
+        9.0
     """
     _checks.non_negative("lr", lr)
     _checks.positive_int("dataset_size", dataset_size)
@@ -318,16 +402,50 @@ def batch_size_schedule(
     factor: float,
     max_batch_size: int | None = None,
 ) -> BatchSizeSchedule:
-    """Builds a :class:`BatchSizeSchedule` (validated): ``B(t) = min(B0 * factor^m(t),
-    max_batch_size)``, ``m(t)`` the number of milestones ``<= t``.
+    r"""Builds a :class:`BatchSizeSchedule`: the batch size grows by ``factor`` at each
+    milestone.
 
-    Example::
+    .. math::
+        B(t) = \min\bigl(\mathrm{round}(B_0 \cdot \text{factor}^{\,m(t)}),\
+        B_{max}\bigr), \qquad m(t) = \#\{\text{milestones} \le t\}
 
-        sched = gradtx.batch_size_schedule(256, milestones=[10, 20], factor=2)
-        [sched(e) for e in (0, 10, 25)]   # [256, 512, 1024]
+    The schedule is evaluated on the host with Python ints (batch sizes are shapes);
+    ``sched.lr_multiplier(t)`` gives the learning-rate decay that replaces the growth
+    the cap ``max_batch_size`` cuts off.
 
-    Reference: Smith et al., *Don't Decay the Learning Rate, Increase the Batch Size*,
-    ICLR 2018.
+    Args:
+        init_batch_size: ``B_0``, the batch size before the first milestone, an
+            ``int >= 1``.
+        milestones: a sequence of strictly increasing integers ``>= 0``, in the unit of
+            ``t`` (epochs or steps).
+        factor: the growth at each milestone, a number ``>= 1``.
+        max_batch_size: ``B_max``, an ``int >= init_batch_size``, or None (default: no
+            cap).
+
+    Returns:
+        A frozen :class:`BatchSizeSchedule`; calling it with an integer step gives an
+        ``int`` batch size.
+
+    Raises:
+        TypeError: ``milestones`` is not a sequence; (when called) the step is not an
+            integer or is a traced value.
+        ValueError: ``init_batch_size`` or ``max_batch_size`` not a positive integer;
+            a milestone negative or not an integer; milestones not strictly increasing;
+            ``factor < 1``; ``max_batch_size < init_batch_size``.
+        OverflowError: (when called) the uncapped batch size overflows and there is no
+            ``max_batch_size``.
+
+    Reference: Smith, Kindermans, Ying & Le, *Don't Decay the Learning Rate, Increase
+    the Batch Size*, ICLR 2018.
+
+    Example:
+        >>> import gradtx
+        >>> sched = gradtx.batch_size_schedule(256, milestones=[10, 20], factor=2)
+        >>> [sched(e) for e in (0, 10, 25)]
+        [256, 512, 1024]
+        >>> capped = gradtx.batch_size_schedule(128, [30, 60], factor=5, max_batch_size=1000)
+        >>> capped(60), capped.lr_multiplier(60)  # 3200 capped at 1000: lr * 1000/3200
+        (1000, 0.3125)
     """
     if not isinstance(milestones, Sequence) or isinstance(milestones, str):
         raise TypeError(f"milestones must be a sequence of integers, got {milestones!r}")

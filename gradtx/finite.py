@@ -55,18 +55,39 @@ def apply_if_finite(
     skipped step. Same semantics and state fields as ``optax.apply_if_finite``.
 
     Args:
-      inner: the wrapped gradient transformation (gradtx or optax).
-      max_consecutive_errors: how many consecutive non-finite steps to skip, an
-        ``int >= 0``.
+        inner: the wrapped gradient transformation (gradtx or optax).
+        max_consecutive_errors: how many consecutive non-finite steps to skip, an
+            ``int >= 0`` (no default, as in optax).
 
-    Example::
+    Returns:
+        A :class:`gradtx.GradientTransformation` whose state is
+        :class:`ApplyIfFiniteState` (``notfinite_count``, ``last_finite``,
+        ``total_notfinite``, ``inner_state``; optax's fields in optax's order). Its
+        ``update`` passes ``params`` and extra keyword arguments on to ``inner``.
 
-        opt = gradtx.apply_if_finite(gradtx.adam(1e-3), max_consecutive_errors=5)
-        updates, state = opt.update(grads, state, params)   # zeros if grads hold a NaN
-        skipped_so_far = state.total_notfinite
+    Raises:
+        TypeError: ``inner`` has no callable ``init`` and ``update``; or (from
+            ``update``) a gradient leaf is not floating point.
+        ValueError: ``max_consecutive_errors`` is not an ``int >= 0`` (a bool is
+            rejected too).
 
-    Reference: optax's ``apply_if_finite`` (DeepMind); dynamic loss scaling, Micikevicius
-    et al., *Mixed Precision Training*, ICLR 2018, skips such steps the same way.
+    References:
+        optax's ``apply_if_finite`` (DeepMind); dynamic loss scaling, Micikevicius et
+        al., *Mixed Precision Training*, ICLR 2018, skips such steps the same way.
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> opt = gradtx.apply_if_finite(gradtx.sgd(0.1), max_consecutive_errors=1)
+        >>> params = jnp.array([1.0, 2.0])
+        >>> state = opt.init(params)
+        >>> u, state = opt.update(jnp.array([jnp.nan, 1.0]), state)  # skipped
+        >>> u.tolist(), int(state.notfinite_count), int(state.total_notfinite)
+        ([0.0, 0.0], 1, 1)
+        >>> u, state = opt.update(jnp.array([1.0, 1.0]), state)  # finite: applied
+        >>> [round(x, 4) for x in u.tolist()], int(state.notfinite_count)
+        ([-0.1, -0.1], 0)
+        >>> bool(state.last_finite), int(state.total_notfinite)
+        (True, 1)
     """
     if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
         raise TypeError(
@@ -140,11 +161,26 @@ def zero_nans() -> GradientTransformation:
     ``optax.zero_nans`` (for a count of skipped steps use :func:`apply_if_finite`'s
     ``total_notfinite``). Put it first in a chain so the optimiser never sees a NaN.
 
-    Example::
+    Returns:
+        A :class:`gradtx.GradientTransformation` without hyperparameters; its state is
+        :class:`ZeroNansState` (``found_nan``: a tree like the params of bool scalars,
+        all False after ``init``). ``update`` does not need the params.
 
-        opt = gradtx.chain(gradtx.zero_nans(), gradtx.sgd(0.1))
+    Raises:
+        TypeError: (from ``update``) a gradient leaf is not floating point.
 
-    Reference: optax's ``zero_nans`` (DeepMind).
+    Source: optax's ``zero_nans`` (DeepMind).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> opt = gradtx.zero_nans()
+        >>> grads = {"a": jnp.array([1.0, jnp.nan, jnp.inf]), "b": jnp.array([2.0])}
+        >>> state = opt.init(grads)
+        >>> u, state = opt.update(grads, state)
+        >>> u["a"].tolist(), u["b"].tolist()
+        ([1.0, 0.0, inf], [2.0])
+        >>> bool(state.found_nan["a"]), bool(state.found_nan["b"])
+        (True, False)
     """
 
     def init_fn(params):

@@ -84,7 +84,7 @@ def pure_update_and_apply(
 def make_step(
     tx: Any, *, donate: bool = True, donate_grads: bool = False, jit: bool = True
 ) -> Callable[..., tuple[Params, OptState]]:
-    r"""Builds ``step(params, grads, state, **extra_args) -> (new_params, new_state)``.
+    r"""Builds a compiled optimiser step ``step(params, grads, state) -> (params, state)``.
 
     The step is :func:`update_and_apply` under ``jax.jit``, with the ``params`` and
     ``state`` buffers donated by default (``donate=True``): the arrays passed in are
@@ -92,18 +92,49 @@ def make_step(
     step in-place (zero temporary bytes for the elementwise optimisers). Set
     ``donate_grads=True`` to donate the gradients too, ``jit=False`` for the plain
     function. ``tx`` is any gradtx or optax transformation; works with
-    :func:`gradtx.pack` parameters.
+    :func:`gradtx.pack` parameters. The math of one call is
 
-    Example::
+    .. math::
+        (u_t, s_t) = \mathrm{tx.update}(g_t, s_{t-1}, p_{t-1}), \qquad p_t = p_{t-1} + u_t
 
-        opt = gradtx.adam(1e-3)
-        step = gradtx.make_step(opt)
-        state = opt.init(params)
+    computed by :func:`gradtx.update_and_apply` (on CPU, for the optimisers the native
+    kernel covers and float32 leaves, one fused in-place pass).
+
+    Args:
+        tx: any gradtx or optax gradient transformation.
+        donate: donate the ``params`` and ``state`` buffers (default True): the arrays
+            passed in are deleted by the call. Only used with ``jit=True``.
+        donate_grads: donate the ``grads`` buffers too (default False).
+        jit: compile the step with ``jax.jit`` (default True); ``False`` returns the
+            plain Python function (nothing donated), to call inside your own ``jit``.
+
+    Returns:
+        ``step(params, grads, state, **extra_args) -> (new_params, new_state)``: params
+        and grads are pytrees of the same structure and shapes, ``state`` is ``tx``'s
+        state; ``extra_args`` go to ``tx.update``. The new params keep the params'
+        dtypes.
+
+    Raises:
+        TypeError: ``tx`` has no callable ``init`` and ``update``; the step raises what
+            ``tx.update`` raises (mismatched trees, integer gradients).
+
+    Differs from optax, which has no such helper (users write the jit themselves).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> opt = gradtx.sgd(0.5)
+        >>> step = gradtx.make_step(opt)
+        >>> params = {"w": jnp.array([1.0, 2.0])}
+        >>> state = opt.init(params)
+        >>> params, state = step(params, {"w": jnp.array([1.0, -2.0])}, state)
+        >>> params["w"].tolist()  # w - 0.5 * g; the old params were donated
+        [0.5, 3.0]
+
+    In a training loop, always keep the returned arrays::
+
         for batch in data:
             grads = grad_fn(params, batch)
             params, state = step(params, grads, state)
-
-    Differs from optax, which has no such helper (users write the jit themselves).
     """
     return build_step(update_and_apply, tx, donate=donate, donate_grads=donate_grads, jit=jit)
 

@@ -188,35 +188,70 @@ def lr_range_test(
     ``smooth_f`` (fastai's ``beta = 0.98`` is ``smoothing=0.02``).
 
     Args:
-      loss_fn, params, optimizer, batches: see above.
-      min_lr, max_lr: the sweep's ends, ``0 < min_lr < max_lr`` (``min_lr = 0`` is
-        allowed in linear mode).
-      num_steps: the number of training steps (lrs), an ``int >= 2``.
-      mode: ``"exp"`` (default, evenly spaced in ``log lr``) or ``"linear"``.
-      smoothing: the weight of a new loss in the average, in ``(0, 1]`` (1 = none).
-      diverge_threshold: stop when the smoothed loss exceeds this multiple of its
-        minimum so far, ``> 1``; ``math.inf`` never stops (except on NaN/Inf).
-      plot: also draw :meth:`LRRangeTestResult.plot` (needs matplotlib).
-      base_lr: keyword-only; the lr an AdaBound-style optimiser (:func:`gradtx.adabound`,
-        :func:`gradtx.amsbound`, :func:`gradtx.bound_lr`) is told it was built with, so
-        its bounds ``final_lr * lr_i / base_lr`` follow the swept lr as in torch, where
-        the optimiser is built at the start lr and the finder changes
-        ``param_group["lr"]``. Default: the first positive lr of the sweep. An explicit
-        ``base_lr`` in the optimiser wins.
+        loss_fn: ``loss_fn(params, batch) -> loss``, a real scalar; traced once under
+            ``jax.jit`` together with the optimiser step.
+        params: the initial parameters, a pytree of float arrays (not modified: the test
+            trains a copy).
+        optimizer: a function ``lr -> GradientTransformation`` (gradtx or optax), called
+            inside the jitted step with ``lr`` a traced float32 scalar, e.g.
+            ``lambda lr: gradtx.sgd(lr, 0.9)`` or ``gradtx.adam``.
+        batches: an iterable of batches of one shape; ``num_steps + 1`` are drawn
+            (re-iterated or cycled as above).
+        min_lr: the first lr (default 1e-7), ``> 0`` (``>= 0`` in linear mode).
+        max_lr: the last lr (default 10.0), ``> min_lr``.
+        num_steps: the number of training steps (lrs), an ``int >= 2`` (default 100).
+        mode: ``"exp"`` (default, evenly spaced in ``log lr``) or ``"linear"``.
+        smoothing: ``1 - beta``, the weight of a new loss in the average, in ``(0, 1]``
+            (default 0.05; 1 = none).
+        diverge_threshold: stop when the smoothed loss exceeds this multiple of its
+            minimum so far, ``> 1`` (default 4.0); ``math.inf`` never stops (except on
+            NaN/Inf).
+        plot: also draw :meth:`LRRangeTestResult.plot` (default False; needs
+            matplotlib).
+        base_lr: keyword-only; the lr an AdaBound-style optimiser (:func:`gradtx.adabound`,
+            :func:`gradtx.amsbound`, :func:`gradtx.bound_lr`) is told it was built with, so
+            its bounds ``final_lr * lr_i / base_lr`` follow the swept lr as in torch, where
+            the optimiser is built at the start lr and the finder changes
+            ``param_group["lr"]``. Default: the first positive lr of the sweep. An
+            explicit ``base_lr`` in the optimiser wins.
 
-    Example::
+    Returns:
+        An :class:`LRRangeTestResult` of NumPy float64 arrays with one entry per step
+        taken (``lrs``, ``losses``, ``smoothed_losses``), the two suggestions as Python
+        floats (``suggested_lr``, ``lr_min_div10``; NaN when the curve gives no answer)
+        and ``stopped_early`` (a bool).
 
-        def loss_fn(params, batch):
-            x, y = batch
-            return jnp.mean((x @ params["w"] + params["b"] - y) ** 2) / 2
+    Raises:
+        TypeError: ``loss_fn`` not callable; ``optimizer`` not a function (or a
+            transformation passed instead of a factory); ``batches`` not an iterable
+            (or a string).
+        ValueError: ``mode`` not ``"exp"``/``"linear"``; ``min_lr``, ``max_lr``,
+            ``num_steps``, ``smoothing``, ``diverge_threshold`` or ``base_lr`` out of
+            range; ``min_lr`` and ``max_lr`` too close for ``num_steps`` distinct lrs;
+            ``batches`` is empty.
 
-        result = gradtx.lr_range_test(loss_fn, params, lambda lr: gradtx.sgd(lr, 0.9),
-                                      batches, min_lr=1e-5, max_lr=10.0)
-        opt = gradtx.sgd(result.suggested_lr, 0.9)
-        result.plot()
+    References:
+        Smith, *Cyclical Learning Rates for Training Neural Networks*, WACV 2017
+        (section 3.3); Howard & Gugger, fastai's ``lr_find`` (2018); torch-lr-finder's
+        ``LRFinder.range_test``.
 
-    References: Smith, *Cyclical Learning Rates for Training Neural Networks*, WACV 2017
-    (section 3.3); Howard & Gugger, fastai's ``lr_find`` (2018).
+    Example:
+        On ``L(w) = |w - y|^2 / 2`` (curvature ``h = 1``, SGD diverges above lr 2):
+
+        >>> import gradtx, jax.numpy as jnp
+        >>> def loss_fn(w, y):
+        ...     return 0.5 * jnp.sum((w - y) ** 2)
+        >>> result = gradtx.lr_range_test(loss_fn, jnp.zeros(2), gradtx.sgd,
+        ...                               [jnp.array([3.0, -1.0])], min_lr=1e-3,
+        ...                               max_lr=10.0, num_steps=20, smoothing=0.5)
+        >>> len(result.lrs), result.stopped_early
+        (20, False)
+        >>> round(result.suggested_lr, 4), round(result.lr_min_div10, 4)
+        (0.2069, 0.3793)
+
+        With a model: ``gradtx.lr_range_test(loss_fn, params, lambda lr: gradtx.sgd(lr,
+        0.9), batches)``, then ``result.plot()`` and ``gradtx.sgd(result.suggested_lr,
+        0.9)``.
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (params, batch) -> loss, got {loss_fn!r}")

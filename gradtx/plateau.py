@@ -60,6 +60,15 @@ def reduce_on_plateau(
     * otherwise, when ``plateau == patience``: ``scale = max(scale * factor,
       min_scale)``, ``plateau = 0``, ``cooldown_count = cooldown``.
 
+    In equations, at a window end with mean ``v_k`` (``u_t = s_t g_t`` on every call):
+
+    .. math::
+        \text{improved}_k = v_k < b_{k-1} - \text{rtol}\,|b_{k-1}| - \text{atol},
+        \qquad b_k = \begin{cases} v_k & \text{improved}_k \\ b_{k-1} &
+        \text{otherwise}\end{cases},\qquad
+        s_k = \max(s_{k-1} \cdot \text{factor},\ \text{min\_scale})
+        \ \text{when the plateau count reaches patience.}
+
     The scale starts at 1 and only changes at window ends; the value passed on a call is
     counted before the updates of that call are scaled. Chain it after an optimiser to
     scale its learning rate::
@@ -88,8 +97,54 @@ def reduce_on_plateau(
     worse value becomes the new best. Here a value counts as better only if it is lower
     by ``rtol * |best| + atol``, whatever the sign.
 
-    Reference: the "reduce on plateau" heuristic of Keras/PyTorch; Bengio,
-    *Practical recommendations for gradient-based training of deep architectures*, 2012.
+    Args:
+        factor: the multiplier applied to the scale at each reduction, in ``(0, 1)``
+            (default 0.1).
+        patience: evaluations without improvement before a reduction, an
+            ``int >= 1`` (default 10).
+        rtol: relative improvement threshold, in ``[0, 1]`` (default 1e-4).
+        atol: absolute improvement threshold, in the monitored value's units, ``>= 0``
+            (default 0.0). At least one of ``rtol`` and ``atol`` must be positive.
+        cooldown: evaluations after a reduction during which the plateau count stays
+            at 0, an ``int >= 0`` (default 0).
+        accumulation_size: calls averaged into one evaluation, an ``int >= 1``
+            (default 1).
+        min_scale: the lowest scale, in ``[0, 1]`` (default 0.0).
+
+    Returns:
+        A :class:`gradtx.GradientTransformation` whose ``update`` needs the keyword
+        argument ``value`` (a real scalar) and whose state is
+        :class:`ReduceLROnPlateauState` (optax's fields: ``scale``, ``best_value``,
+        ``plateau_count``, ``cooldown_count``, ``count``, ``avg_value``; the floats at
+        least float32, the counters int32 scalars).
+
+    Raises:
+        ValueError: ``factor`` outside ``(0, 1)``; ``rtol`` outside ``[0, 1]``;
+            ``atol < 0``; ``rtol == atol == 0``; ``patience`` or ``accumulation_size``
+            ``< 1``; ``cooldown < 0``; ``min_scale`` outside ``[0, 1]``.
+        TypeError: ``patience``, ``cooldown`` or ``accumulation_size`` not an integer;
+            (from ``update``) no ``value`` given, or a gradient leaf not floating point.
+
+    References:
+        ``optax.contrib.reduce_on_plateau``; torch's
+        ``torch.optim.lr_scheduler.ReduceLROnPlateau``; the "reduce on plateau"
+        heuristic of Keras/PyTorch; Bengio, *Practical recommendations for
+        gradient-based training of deep architectures*, 2012.
+
+    Example:
+        A flat loss: the first evaluation sets ``best``, the next two do not improve,
+        and at ``plateau == patience == 2`` the scale halves.
+
+        >>> import gradtx, jax.numpy as jnp
+        >>> tx = gradtx.reduce_on_plateau(factor=0.5, patience=2)
+        >>> state = tx.init(jnp.zeros(2))
+        >>> for loss in [1.0, 1.0, 1.0, 1.0]:
+        ...     u, state = tx.update(jnp.ones(2), state, value=loss)
+        ...     print(u.tolist(), int(state.plateau_count))
+        [1.0, 1.0] 0
+        [1.0, 1.0] 1
+        [0.5, 0.5] 0
+        [0.5, 0.5] 1
     """
     _checks.check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
     _checks.check_range("rtol", rtol, 0.0, 1.0)

@@ -184,27 +184,53 @@ def state_shardings(
     parameters' shardings leaf by leaf; every other leaf (step counts, PRNG keys) gets
     the fully replicated sharding of the same mesh. A per-parameter state stored in
     another layout (for example a factored second moment from optax) is replicated:
-    correct, but not memory-optimal.
+    correct, but not memory-optimal. In symbols, for a state leaf ``s``:
 
-    Args:
-      tx: any ``GradientTransformation`` (gradtx or optax).
-      params: the parameters: sharded ``jax.Array`` s, or ``jax.ShapeDtypeStruct`` s
-        with a ``sharding``, or any arrays if ``param_shardings`` is given.
-      param_shardings: optional tree of ``jax.sharding.Sharding`` with the params'
-        structure (or a prefix of it); default: each leaf's ``.sharding``.
-
-    Returns:
-      A tree of shardings with the structure of the state.
-
-    Example::
-
-        shardings = gradtx.state_shardings(tx, params)
-        state = jax.jit(tx.init, out_shardings=shardings)(params)
+    .. math::
+        \mathrm{sharding}(s) = \begin{cases} \mathrm{sharding}(p_\ell) & s
+        \text{ is the leaf of a state subtree shaped like the params (or a subtree),
+        at } p_\ell\text{'s position} \\ \text{replicated} & \text{otherwise}
+        \end{cases}
 
     Under ``jit`` the compiler, not the parameters, places values that do not depend on
     the inputs (zeros, counts), so a jitted ``init`` needs these ``out_shardings`` (or
     an explicit-axes mesh, ``jax.set_mesh``); an eager ``tx.init(params)`` already
-    places the state beside its parameters.
+    places the state beside its parameters. A gradtx helper; optax has none.
+
+    Args:
+        tx: any ``GradientTransformation`` (gradtx or optax).
+        params: the parameters: sharded ``jax.Array`` s, or ``jax.ShapeDtypeStruct`` s
+            with a ``sharding``, or any arrays if ``param_shardings`` is given.
+        param_shardings: optional tree of ``jax.sharding.Sharding`` with the params'
+            structure (or a prefix of it; one ``Sharding`` covers every leaf); default
+            None: each leaf's ``.sharding``.
+
+    Returns:
+        A tree of ``jax.sharding.Sharding`` with the structure of ``tx.init(params)``
+        (``tx.init`` is only traced, through ``jax.eval_shape``).
+
+    Raises:
+        TypeError: a params leaf has no sharding (and ``param_shardings`` is None);
+            ``param_shardings`` holds something that is not a ``Sharding``; the
+            shardings are neither ``NamedSharding`` nor ``SingleDeviceSharding`` (no
+            replicated sharding can be built).
+        ValueError: ``param_shardings`` is not a prefix of the params' structure.
+
+    References:
+        Xu et al., *GSPMD*, 2021; Rajbhandari et al., *ZeRO*, SC 2020.
+
+    Example:
+        >>> import gradtx, jax, jax.numpy as jnp, numpy as np
+        >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
+        >>> params = jax.device_put({"w": jnp.zeros((4, 2))}, NamedSharding(mesh, P("data")))
+        >>> tx = gradtx.adam(0.1)
+        >>> shardings = gradtx.state_shardings(tx, params)
+        >>> tuple(shardings[0].mu["w"].spec), tuple(shardings[0].count.spec)  # like w; replicated
+        (('data',), ())
+        >>> state = jax.jit(tx.init, out_shardings=shardings)(params)
+        >>> tuple(state[0].nu["w"].sharding.spec)
+        ('data',)
     """
     shardings = _param_shardings(params, param_shardings)
     abstract = jax.eval_shape(tx.init, params)
@@ -218,15 +244,43 @@ def fsdp_shardings(params: Params, mesh: Mesh, axis: str | tuple[str, ...] | Non
     of the mesh axes ``axis``; default: all mesh axes) is split over those axes (the
     first such dimension on ties); leaves with no such dimension (scalars, small
     biases) are replicated. Per-device parameter memory is then about ``1/n`` of the
-    total, and so is the optimiser state's (see :func:`state_shardings`).
+    total, and so is the optimiser state's (see :func:`state_shardings`):
 
-    Example::
+    .. math::
+        d^*_\ell = \operatorname*{arg\,max}_{d\,:\, n \mid \mathrm{shape}_\ell[d]}
+        \mathrm{shape}_\ell[d], \qquad
+        \text{bytes per device} \approx \frac{1}{n}\sum_\ell \mathrm{bytes}(p_\ell)
 
-        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("fsdp",))
-        shardings = gradtx.fsdp_shardings(params, mesh)
-        params = jax.device_put(params, shardings)
+    A gradtx helper; optax has none.
+
+    Args:
+        params: a pytree of arrays or ``jax.ShapeDtypeStruct`` s (only shapes are read).
+        mesh: the ``jax.sharding.Mesh`` to shard over.
+        axis: a mesh axis name or a tuple of names to split over; default None: all
+            the mesh's axes.
+
+    Returns:
+        A tree of ``NamedSharding`` on ``mesh`` with the params' structure (a
+        ``PartitionSpec`` with ``axis`` at the split dimension, or ``P()``), ready for
+        ``jax.device_put(params, shardings)`` and :func:`make_train_step`.
+
+    Raises:
+        TypeError: ``mesh`` is not a ``jax.sharding.Mesh``.
+        ValueError: ``axis`` names no axis of the mesh (or is an empty tuple).
 
     Reference: Rajbhandari et al., *ZeRO*, SC 2020 (stage 3).
+
+    Example:
+        With one device ``n = 1``: the largest dimension of ``w`` is split, the scalar
+        replicated (use ``np.array(jax.devices())`` for all devices).
+
+        >>> import gradtx, jax, jax.numpy as jnp, numpy as np
+        >>> mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
+        >>> params = {"w": jnp.zeros((4, 6)), "b": jnp.zeros(())}
+        >>> shardings = gradtx.fsdp_shardings(params, mesh)
+        >>> tuple(shardings["w"].spec), tuple(shardings["b"].spec)
+        ((None, 'data'), ())
+        >>> params = jax.device_put(params, shardings)
     """
     if not isinstance(mesh, Mesh):
         raise TypeError(f"mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}")
@@ -277,27 +331,52 @@ def make_train_step(
       backward passes), batch sharded over the same devices.
 
     Args:
-      loss_fn: ``loss_fn(params, batch) -> scalar``.
-      tx: the optimiser.
-      param_sharding: a ``Sharding`` or a tree of them with the params' structure (or a
-        prefix of it).
-      batch_sharding: a ``Sharding`` or a tree of them, a prefix of the batch.
-      donate: default True: the params and state buffers are donated (reused for the
-        outputs, so the step needs no second copy of them); do not use the arrays
-        passed in after the call.
-      state_sharding: optional, ``state_shardings(tx, params)``: the state's input
-        sharding is then checked by ``jit`` (a mismatch raises). Default: taken from
-        the state's arrays (``tx.init`` of sharded params places it right).
+        loss_fn: ``loss_fn(params, batch) -> scalar``, differentiable in ``params``.
+        tx: the optimiser, any gradtx or optax ``GradientTransformation``.
+        param_sharding: a ``Sharding`` or a tree of them with the params' structure (or a
+            prefix of it).
+        batch_sharding: a ``Sharding`` or a tree of them, a prefix of the batch.
+        donate: default True: the params and state buffers are donated (reused for the
+            outputs, so the step needs no second copy of them); do not use the arrays
+            passed in after the call.
+        state_sharding: keyword-only, optional, ``state_shardings(tx, params)``: the
+            state's input sharding is then checked by ``jit`` (a mismatch raises).
+            Default None: taken from the state's arrays (``tx.init`` of sharded params
+            places it right).
 
-    Example::
+    Returns:
+        The jitted ``step(params, state, batch) -> (params, state, loss)``: new params
+        and state sharded as above and the loss, a replicated scalar (computed at the
+        params passed in, before the update).
 
-        step = gradtx.make_train_step(loss_fn, tx, fsdp_shardings(params, mesh),
-                                      NamedSharding(mesh, P("fsdp")))
-        params = jax.device_put(params, fsdp_shardings(params, mesh))
-        state = tx.init(params)
-        params, state, loss = step(params, state, batch)
+    Raises:
+        TypeError: ``loss_fn`` not callable; ``tx`` without callable
+            ``init``/``update``; a sharding tree holding something that is not a
+            ``Sharding``; no ``NamedSharding``/``SingleDeviceSharding`` to build the
+            replicated one from. (From ``step``) ``ValueError`` when
+            ``param_sharding`` is not a prefix of the params.
 
-    Reference: Xu et al., *GSPMD*, 2021; Rajbhandari et al., *ZeRO*, SC 2020.
+    References:
+        Xu et al., *GSPMD*, 2021; Rajbhandari et al., *ZeRO*, SC 2020. A gradtx helper;
+        optax has none.
+
+    Example:
+        FSDP on a one-device mesh (the same code runs on ``n`` devices):
+
+        >>> import gradtx, jax, jax.numpy as jnp, numpy as np
+        >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        >>> mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
+        >>> def loss_fn(params, batch):
+        ...     x, y = batch
+        ...     return 0.5 * jnp.mean((x @ params["w"] - y) ** 2)
+        >>> tx = gradtx.sgd(0.5)
+        >>> shardings = gradtx.fsdp_shardings({"w": jnp.zeros(2)}, mesh)
+        >>> params = jax.device_put({"w": jnp.zeros(2)}, shardings)
+        >>> state = tx.init(params)
+        >>> step = gradtx.make_train_step(loss_fn, tx, shardings, NamedSharding(mesh, P("data")))
+        >>> params, state, loss = step(params, state, (jnp.eye(2), jnp.array([1.0, 2.0])))
+        >>> round(float(loss), 4), params["w"].tolist()  # w - 0.5 * (w - y) / 2
+        (1.25, [0.25, 0.5])
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
@@ -332,14 +411,33 @@ def make_train_step(
 
 
 def bytes_per_device(tree: Any) -> dict[jax.Device, int]:
-    """Bytes of ``tree``'s arrays held by each device (the sum of its addressable
-    shards' sizes). A replicated leaf counts in full on every device, a leaf sharded
-    ``n`` ways ``1/n`` on each.
+    r"""Bytes of ``tree``'s arrays held by each device.
 
-    Example::
+    .. math::
+        \mathrm{bytes}(d) = \sum_{\ell} \sum_{\text{shards } k \text{ of } x_\ell
+        \text{ on } d} \mathrm{nbytes}(x_{\ell,k})
 
-        per_device = gradtx.bytes_per_device(state)
-        max(per_device.values())   # the state's memory on the fullest device
+    The sum of its addressable shards' sizes: a replicated leaf counts in full on
+    every device, a leaf sharded ``n`` ways ``1/n`` on each. A typed PRNG key counts
+    its key data. A gradtx helper; optax has none.
+
+    Args:
+        tree: a pytree of ``jax.Array`` leaves (committed or not, sharded or not).
+
+    Returns:
+        A ``dict`` mapping each ``jax.Device`` holding a shard to its byte count
+        (``int``); devices this process cannot address are not listed.
+
+    Raises:
+        TypeError: a leaf is not a ``jax.Array`` (a NumPy array or Python scalar).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> state = gradtx.adam(0.1).init({"w": jnp.zeros((4, 2))})
+        >>> list(gradtx.bytes_per_device(state).values())  # mu, nu: 2 * 32; count: 4
+        [68]
+        >>> max(gradtx.bytes_per_device(state).values())  # the fullest device
+        68
     """
     out: dict[jax.Device, int] = {}
     for leaf in jax.tree.leaves(tree):

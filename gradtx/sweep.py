@@ -31,18 +31,39 @@ class TrainResult(NamedTuple):
 
 
 def stack_schedules(*schedules: Any) -> Any:
-    """Stacks N pytrees of one structure (schedules, dicts of hyperparameters, params)
-    into one whose leaves have a leading axis of size N:
-    ``jax.tree.map(lambda *x: jnp.stack(x), *schedules)``.
+    r"""Stacks N pytrees of one structure (schedules, dicts of hyperparameters, params)
+    into one whose leaves have a leading axis of size N.
 
-    Raises ``ValueError`` naming the first one whose structure differs (a different
-    kind or different static fields such as step counts: those cannot share a
-    compiled function).
+    .. math::
+        \mathrm{stack}(s^{(1)}, \dots, s^{(N)})_\ell = [\,s^{(1)}_\ell, \dots,
+        s^{(N)}_\ell\,] \quad \text{for every leaf } \ell
 
-    Example::
+    i.e. ``jax.tree.map(lambda *x: jnp.stack(x), *schedules)``; the static fields of a
+    schedule (its kind, step counts) stay static. The result is what
+    :func:`vmap_sweep` maps over; a stacked schedule called with a step returns the N
+    values. A gradtx extension: optax schedules are closures and cannot be stacked.
 
-        scheds = gradtx.stack_schedules(*[gradtx.schedules.cosine_decay(lr, 100)
-                                          for lr in (0.01, 0.03, 0.1)])
+    Args:
+        *schedules: N ``>= 1`` pytrees of one structure (gradtx schedules of one kind
+            and static fields, numbers, dicts of them, parameter trees).
+
+    Returns:
+        One pytree of that structure whose leaves are ``jax.Array`` s of shape
+        ``(N, *leaf_shape)``.
+
+    Raises:
+        ValueError: no schedule is given; or naming the first one whose structure
+            differs (a different kind or different static fields such as step counts:
+            those cannot share a compiled function).
+
+    Example:
+        >>> import gradtx, jax.numpy as jnp
+        >>> scheds = gradtx.stack_schedules(*[gradtx.schedules.cosine_decay(lr, 10)
+        ...                                   for lr in (0.1, 0.2)])
+        >>> [round(x, 4) for x in scheds.init_value.tolist()], scheds.decay_steps
+        ([0.1, 0.2], 10)
+        >>> [round(x, 4) for x in scheds(5).tolist()]  # both schedules at step 5
+        [0.05, 0.1]
     """
     if not schedules:
         raise ValueError("stack_schedules needs at least one schedule, got none")
@@ -110,10 +131,44 @@ def scan_train(
     of one kind and structure share the compiled function, so N separate runs cost one
     compilation.
 
-    Example::
+    .. math::
+        \ell_t, g_t = \mathrm{value\_and\_grad}(\mathrm{loss\_fn})(p_t, b_t),\quad
+        (u_t, S_t) = \mathrm{opt.update}(g_t, S_{t-1}, p_t),\quad p_{t+1} = p_t + u_t
 
-        run = gradtx.scan_train(lambda s: gradtx.sgd(s, momentum=0.9), loss_fn, 100)
-        result = run(gradtx.schedules.cosine_decay(0.1, 100), params, (X, y))
+    A gradtx helper; optax has none.
+
+    Args:
+        make_optimizer: ``hparams -> GradientTransformation`` (gradtx or optax), called
+            inside the traced function (e.g. ``gradtx.sgd`` or
+            ``lambda s: gradtx.sgd(s, momentum=0.9)``).
+        loss_fn: ``loss_fn(params, batch) -> scalar``.
+        num_steps: the number of training steps, an ``int >= 1``.
+        per_step_data: keyword-only (default False): ``data`` holds one batch per step
+            along its leading axis instead of one batch used at every step.
+
+    Returns:
+        The jitted ``run(hparams, params, data) -> TrainResult``: the final params,
+        the final optimiser state and ``losses`` of shape ``(num_steps,)`` (the loss
+        before each update).
+
+    Raises:
+        ValueError: ``num_steps`` is not a positive integer.
+        TypeError: ``make_optimizer`` or ``loss_fn`` is not callable.
+
+    Example:
+        SGD with lr 0.5 on ``|w - 2|^2 / 2`` halves the distance every step:
+
+        >>> import gradtx, jax.numpy as jnp
+        >>> def loss_fn(w, y):
+        ...     return 0.5 * jnp.sum((w - y) ** 2)
+        >>> run = gradtx.scan_train(gradtx.sgd, loss_fn, num_steps=3)
+        >>> result = run(0.5, jnp.zeros(1), jnp.array([2.0]))
+        >>> result.losses.tolist(), result.params.tolist()
+        ([2.0, 0.5, 0.125], [1.75])
+
+        With a schedule and momentum: ``gradtx.scan_train(lambda s: gradtx.sgd(s,
+        momentum=0.9), loss_fn, 100)(gradtx.schedules.cosine_decay(0.1, 100), params,
+        (X, y))``.
     """
     return jax.jit(_train_fn(make_optimizer, loss_fn, num_steps, per_step_data))
 
@@ -142,17 +197,57 @@ def vmap_sweep(
 
     A new batch of schedules of the same kind, structure and N reuses the compiled
     function. Defaults: ``per_step_data=False, shared_params=False, shared_data=True``.
+    For run ``i`` (with :func:`scan_train`'s step):
 
-    Example::
+    .. math::
+        p^{(i)}_{t+1} = p^{(i)}_t + u^{(i)}_t, \qquad (u^{(i)}_t, S^{(i)}_t) =
+        \mathrm{make\_optimizer}(h^{(i)}).\mathrm{update}(\nabla
+        \mathrm{loss}(p^{(i)}_t, b_t), S^{(i)}_{t-1}, p^{(i)}_t)
 
-        scheds = gradtx.stack_schedules(*[gradtx.schedules.warmup(
-            gradtx.schedules.cosine_decay(lr, 500), 50) for lr in (0.01, 0.03, 0.1, 0.3)])
-        sweep = gradtx.vmap_sweep(lambda s: gradtx.sgd(s, momentum=0.9), loss_fn, 550,
-                                  shared_params=True)
-        result = sweep(scheds, params, (X, y))   # result.losses: (4, 550)
+    A gradtx extension: optax schedules are closures, so N optax runs are N
+    compilations.
 
-    The idea: Bergstra & Bengio, *Random search for hyper-parameter optimization*,
-    JMLR 2012 (run many settings, keep the best); batching them is JAX's ``vmap``.
+    Args:
+        make_optimizer: ``hparams -> GradientTransformation``, called inside the traced
+            function with one run's (unbatched) hyperparameters.
+        loss_fn: ``loss_fn(params, batch) -> scalar``.
+        num_steps: the number of training steps of every run, an ``int >= 1``.
+        per_step_data: keyword-only (default False): ``data`` holds one batch per step
+            along its leading axis (after the run axis when ``shared_data=False``).
+        shared_params: keyword-only (default False): ``params`` is one copy, the start
+            of every run, instead of N stacked copies.
+        shared_data: keyword-only (default True): every run sees the same ``data``;
+            False: ``data`` is stacked per run on a leading axis N.
+
+    Returns:
+        The jitted, vmapped ``sweep(hparams, params, data) -> TrainResult`` with a
+        leading axis N on every leaf (``losses``: shape ``(N, num_steps)``).
+
+    Raises:
+        ValueError: ``num_steps`` is not a positive integer.
+        TypeError: ``make_optimizer`` or ``loss_fn`` is not callable.
+
+    References:
+        The idea: Bergstra & Bengio, *Random search for hyper-parameter optimization*,
+        JMLR 2012 (run many settings, keep the best); batching them is JAX's ``vmap``.
+
+    Example:
+        Two constant learning rates, one compiled function, shared start and data:
+
+        >>> import gradtx, jax.numpy as jnp
+        >>> def loss_fn(w, y):
+        ...     return 0.5 * jnp.sum((w - y) ** 2)
+        >>> sweep = gradtx.vmap_sweep(gradtx.sgd, loss_fn, num_steps=3, shared_params=True)
+        >>> lrs = gradtx.stack_schedules(gradtx.schedules.constant(0.5),
+        ...                              gradtx.schedules.constant(1.0))
+        >>> result = sweep(lrs, jnp.zeros(1), jnp.array([2.0]))
+        >>> result.losses.tolist()  # lr 1 solves it in one step
+        [[2.0, 0.5, 0.125], [2.0, 0.0, 0.0]]
+
+        Warm-up plus cosine at four peaks: ``gradtx.stack_schedules(*[
+        gradtx.schedules.warmup(gradtx.schedules.cosine_decay(lr, 500), 50) for lr in
+        (0.01, 0.03, 0.1, 0.3)])``, then ``sweep(scheds, params, (X, y)).losses`` has
+        shape ``(4, 550)``.
     """
     train = _train_fn(make_optimizer, loss_fn, num_steps, per_step_data)
     in_axes = (0, None if shared_params else 0, None if shared_data else 0)

@@ -241,6 +241,17 @@ from gradtx.transforms import (
     tree_map_params,
 )
 
+# --- optax's other names for existing types (optax 0.2.8 aliases them the same way) ---
+# isort: split
+from gradtx._base import EmptyState as _EmptyState
+
+AddDecayedWeightsState = _EmptyState  # add_decayed_weights with a number
+ClipByGlobalNormState = _EmptyState
+ScaleState = _EmptyState
+# optax.inject_hyperparams returns an InjectStatefulHyperparamsState; gradtx's
+# InjectHyperparamsState has that tree, field for field
+InjectStatefulHyperparamsState = InjectHyperparamsState
+
 __version__ = "0.1.0"
 
 __all__ = sorted(name for name in dir() if not name.startswith("_"))

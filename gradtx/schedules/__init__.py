@@ -104,3 +104,23 @@ __all__ = [
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
 ]
+
+# optax.schedules also holds inject_hyperparams and its state types; gradtx keeps them in
+# gradtx.hyperparams (which imports this package), so they resolve here lazily, for
+# ``import gradtx as optax; optax.schedules.inject_hyperparams(...)``.
+_FROM_GRADTX = frozenset(
+    {
+        "InjectHyperparamsState",
+        "InjectStatefulHyperparamsState",
+        "inject_hyperparams",
+        "inject_stateful_hyperparams",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_GRADTX:
+        import gradtx
+
+        return getattr(gradtx, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -209,3 +209,35 @@ __all__ = [
     "tree_map_params",
     "value_and_grad_from_state",
 ]
+
+# optax.transforms also holds these; gradtx defines them outside this package (chain in
+# gradtx._base, MultiSteps in gradtx.accumulation, ...), which import it, so they resolve
+# here lazily, for ``import gradtx as optax; optax.transforms.chain(...)``.
+_FROM_GRADTX = frozenset(
+    {
+        "ApplyIfFiniteState",
+        "MonitorState",
+        "MultiSteps",
+        "MultiStepsState",
+        "NonNegativeParamsState",
+        "SnapshotState",
+        "ZeroNansState",
+        "adaptive_grad_clip",
+        "apply_if_finite",
+        "chain",
+        "clip",
+        "flatten",
+        "keep_params_nonnegative",
+        "monitor",
+        "snapshot",
+        "zero_nans",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _FROM_GRADTX:
+        import gradtx
+
+        return getattr(gradtx, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,9 @@
-"""Every public callable's docstring: its ``Example`` runs as a doctest, and it documents
-``Args`` (where it takes any), ``Returns`` and an ``Example``.
+"""Every public callable's docstring (functions, schedule kinds, ``MultiSteps``): its
+``Example`` runs as a doctest, and it documents ``Args`` (where it takes any),
+``Returns`` and an ``Example``. A new public name must arrive documented.
 
 The examples of one public module run in one test (they share the JAX compile cache);
 a failing example is reported with the name of the object it belongs to.
-``UNDOCUMENTED`` lists the public names whose docstrings do not have those sections yet:
-it may only shrink (a test fails for a listed name that is now documented, so the list
-stays true), and a new public name must arrive documented.
 """
 
 from __future__ import annotations
@@ -21,39 +19,8 @@ import pytest
 
 import gradtx
 
-MODULES = ["gradtx", "gradtx.schedules", "gradtx.native", "gradtx.contrib"]
-
-# Public names documented without Args/Returns/Example so far (issue 12: to be emptied).
-UNDOCUMENTED = frozenset({
-    "gradtx.adabound", "gradtx.adadelta", "gradtx.adagrad", "gradtx.adam", "gradtx.adamw",
-    "gradtx.add_decayed_weights", "gradtx.add_noise", "gradtx.amsbound", "gradtx.amsgrad",
-    "gradtx.apply_if_finite", "gradtx.apply_updates", "gradtx.batch_size_schedule",
-    "gradtx.bound_lr", "gradtx.bytes_per_device", "gradtx.chain", "gradtx.clip_by_global_norm",
-    "gradtx.fsdp_shardings", "gradtx.global_norm", "gradtx.gradient_noise_scale",
-    "gradtx.identity", "gradtx.inject_hyperparams", "gradtx.linear_scaling_rule",
-    "gradtx.lr_range_test", "gradtx.make_step", "gradtx.make_train_step", "gradtx.nadam",
-    "gradtx.pack", "gradtx.packed", "gradtx.reduce_on_plateau", "gradtx.rmsprop",
-    "gradtx.safe_increment", "gradtx.scale", "gradtx.scale_by_adadelta",
-    "gradtx.scale_by_adam", "gradtx.scale_by_amsgrad", "gradtx.scale_by_learning_rate",
-    "gradtx.scale_by_rms", "gradtx.scale_by_rss", "gradtx.scale_by_schedule",
-    "gradtx.scale_by_stddev", "gradtx.scale_by_yogi", "gradtx.scan_train",
-    "gradtx.set_hyperparams", "gradtx.sgd", "gradtx.smith_le_noise_scale",
-    "gradtx.sqrt_scaling_rule", "gradtx.stack_schedules", "gradtx.state_shardings",
-    "gradtx.trace", "gradtx.unpack", "gradtx.vmap_sweep", "gradtx.yogi", "gradtx.zero_nans",
-    "gradtx.MultiSteps",
-    "gradtx.schedules.as_schedule", "gradtx.schedules.constant",
-    "gradtx.schedules.cosine_annealing", "gradtx.schedules.cosine_decay",
-    "gradtx.schedules.cosine_warm_restarts", "gradtx.schedules.cyclic",
-    "gradtx.schedules.exp_decay", "gradtx.schedules.exponential_decay",
-    "gradtx.schedules.exponential_lr", "gradtx.schedules.factor",
-    "gradtx.schedules.from_function", "gradtx.schedules.inverse_time",
-    "gradtx.schedules.join", "gradtx.schedules.linear", "gradtx.schedules.multistep_lr",
-    "gradtx.schedules.one_cycle", "gradtx.schedules.piecewise_constant",
-    "gradtx.schedules.plot", "gradtx.schedules.polynomial", "gradtx.schedules.step_lr",
-    "gradtx.schedules.values", "gradtx.schedules.warmup",
-    "gradtx.schedules.warmup_cosine_decay",
-})
-
+MODULES = ["gradtx", "gradtx.schedules", "gradtx.native", "gradtx.contrib", "gradtx.tree",
+           "gradtx.tree_utils"]
 
 def _public_callables(modname: str):
     try:
@@ -65,7 +32,12 @@ def _public_callables(modname: str):
         obj = getattr(mod, name)
         if inspect.ismodule(obj) or not callable(obj):
             continue
-        if inspect.isclass(obj) and name != "MultiSteps":  # states and types: fields only
+        # states and types document their fields only; schedule kinds (classes whose
+        # constructor is the public call) and MultiSteps are documented like functions
+        is_schedule = inspect.isclass(obj) and issubclass(obj, gradtx.schedules.Schedule)
+        if inspect.isclass(obj) and name != "MultiSteps" and not is_schedule:
+            continue
+        if obj is gradtx.schedules.Schedule:
             continue
         if getattr(obj, "__module__", "").startswith("gradtx") or modname != "gradtx":
             out.append((f"{modname}.{name}", obj))
@@ -95,15 +67,9 @@ def test_public_docstrings_have_the_sections(modname):
     bad = {}
     for qual, obj in _public_callables(modname):
         missing = _missing_sections(obj)
-        if missing and qual not in UNDOCUMENTED:
+        if missing:
             bad[qual] = missing
     assert not bad, f"document these (Args/Returns/Raises/Example with >>>): {bad}"
-
-
-def test_undocumented_list_is_current():
-    documented = {q for m in MODULES for q, o in _public_callables(m) if not _missing_sections(o)}
-    stale = sorted(UNDOCUMENTED & documented)
-    assert not stale, f"remove from UNDOCUMENTED (now documented): {stale}"
 
 
 @pytest.mark.parametrize("modname", MODULES)

@@ -72,7 +72,7 @@ def _write_api_pages() -> None:
             is_alias = getattr(obj, "__module__", "") in ("typing", "types")  # Params = Any
             key = id(obj) if (inspect.isclass(obj) or callable(obj)) and not is_alias else name
             if key in seen:
-                again.append(f"``{name}`` (see :any:`{seen[key]}.{name}`)")
+                again.append(f"``{name}`` (see :any:`{seen[key]}`)")
                 continue
             if is_alias:
                 directive, opts = "autodata", ["   :no-value:"]
@@ -83,7 +83,7 @@ def _write_api_pages() -> None:
                 directive, opts = "autofunction", []
             else:
                 directive, opts = "autodata", ["   :no-value:"]
-            seen[key] = modname
+            seen[key] = f"{modname}.{name}"
             lines += [f".. {directive}:: {name}", *opts, ""]
         if again:
             lines += ["Also here, documented above:", ""] + [f"- {a}" for a in again] + [""]

@@ -23,7 +23,7 @@ def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
     r"""Leaf-wise sum :math:`x + y + \dots` of trees of the same structure.
 
     Args:
-      tree_x, tree_y, *other_trees: pytrees of the same structure (array leaves).
+      tree_x, tree_y, \*other_trees: pytrees of the same structure (array leaves).
 
     Returns:
       The tree of sums.

@@ -33,7 +33,7 @@ import numpy as np
 
 import gradtx
 from gradtx import schedules
-from gradtx.datasets import load_airfoil
+from gradtx.demo.datasets import load_airfoil
 
 N = 16
 BATCH = 32

@@ -3,7 +3,7 @@
 The protocol is optax's (``init``/``update``), so gradtx and optax pieces mix both ways.
 """
 
-from gradtx._base import (
+from gradtx.base import (
     EmptyState,
     GradientTransformation,
     OptState,
@@ -14,7 +14,6 @@ from gradtx._base import (
     chain,
     identity,
 )
-from gradtx._tree import global_norm, safe_increment
 from gradtx.optimizers import (
     AsgdState,
     adabelief,
@@ -110,11 +109,12 @@ from gradtx.transforms import (
     trace,
     value_and_grad_from_state,
 )
+from gradtx.tree._core import global_norm, safe_increment
 
 # Each area appends its public names below its own marker (one import block each).
 # --- schedules (gradtx.schedules) ---
 # isort: split
-from gradtx import datasets, schedules
+from gradtx import schedules
 from gradtx.schedules import exponential_decay
 from gradtx.schedules._optax_names import (
     constant_schedule,
@@ -134,14 +134,13 @@ from gradtx.schedules._optax_names import (
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # isort: split
-from gradtx.hyperparams import InjectHyperparamsState, inject_hyperparams, set_hyperparams
-from gradtx.plateau import ReduceLROnPlateauState, reduce_on_plateau
-from gradtx.sweep import TrainResult, scan_train, stack_schedules, vmap_sweep
+from gradtx.schedules._inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradtx.training.sweep import TrainResult, scan_train, stack_schedules, vmap_sweep
+from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 
 # --- training tools: accumulation, LR range test, batch size, non-finite steps ---
 # isort: split
-from gradtx.accumulation import MultiSteps, MultiStepsState
-from gradtx.batch_size import (
+from gradtx.training.batch_size import (
     BatchSizeSchedule,
     NoiseScaleEstimate,
     batch_size_schedule,
@@ -150,16 +149,22 @@ from gradtx.batch_size import (
     smith_le_noise_scale,
     sqrt_scaling_rule,
 )
-from gradtx.finite import ApplyIfFiniteState, ZeroNansState, apply_if_finite, zero_nans
-from gradtx.lr_finder import LRRangeTestResult, lr_range_test
+from gradtx.training.lr_finder import LRRangeTestResult, lr_range_test
+from gradtx.transforms._accumulation import MultiSteps, MultiStepsState
+from gradtx.transforms._finite import ApplyIfFiniteState, ZeroNansState, apply_if_finite, zero_nans
 
 # --- sharding ---
 # isort: split
-from gradtx.sharding import bytes_per_device, fsdp_shardings, make_train_step, state_shardings
+from gradtx.training.sharding import (
+    bytes_per_device,
+    fsdp_shardings,
+    make_train_step,
+    state_shardings,
+)
 
 # --- optax's clipping and small transforms ---
 # isort: split
-from gradtx.hyperparams import inject_stateful_hyperparams
+from gradtx.schedules._inject import inject_stateful_hyperparams
 from gradtx.transforms._clipping import (
     AdaptiveGradClipState,
     ClipState,
@@ -192,12 +197,12 @@ from gradtx.tree._numerics import safe_int32_increment, safe_norm, safe_root_mea
 # isort: split
 # --- performance ---
 from gradtx import native
-from gradtx.fused import make_step, update_and_apply
-from gradtx.packed import PackedState, PackedTree, pack, packed, unpack
+from gradtx.training.packing import PackedState, PackedTree, pack, packed, unpack
+from gradtx.training.step import make_step, update_and_apply
 
 # --- optax API: parameter groups, composition, averaging, update timing ---
 # isort: split
-from gradtx._base import (
+from gradtx.base import (
     GradientTransformationExtraArgs,
     Schedule,
     TransformInitFn,
@@ -243,7 +248,7 @@ from gradtx.transforms import (
 
 # --- optax's other names for existing types (optax 0.2.8 aliases them the same way) ---
 # isort: split
-from gradtx._base import EmptyState as _EmptyState
+from gradtx.base import EmptyState as _EmptyState
 
 AddDecayedWeightsState = _EmptyState  # add_decayed_weights with a number
 ClipByGlobalNormState = _EmptyState
@@ -254,4 +259,31 @@ InjectStatefulHyperparamsState = InjectHyperparamsState
 
 __version__ = "0.1.0"
 
-__all__ = sorted(name for name in dir() if not name.startswith("_"))
+# Submodules a user reaches as attributes (``gradtx.checkpoint.save(...)``, ``from gradtx
+# import datasets``), imported on first use: they need extras (flax) or belong to the demo.
+_LAZY_MODULES = {
+    "checkpoint": "gradtx.training.checkpoint",
+    "datasets": "gradtx.demo.datasets",
+    "lr_finder": "gradtx.training.lr_finder",
+    "batch_size": "gradtx.training.batch_size",
+    "sharding": "gradtx.training.sharding",
+    "sweep": "gradtx.training.sweep",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        import importlib
+
+        module = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'gradtx' has no attribute {name!r}")
+
+
+# __all__ lists names only: no submodules.
+__all__ = sorted(
+    name
+    for name, value in list(globals().items())
+    if not name.startswith("_") and not isinstance(value, type(schedules))
+)

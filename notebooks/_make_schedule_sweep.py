@@ -30,7 +30,7 @@ import numpy as np
 
 import gradtx
 from gradtx import schedules
-from gradtx.datasets import load_airfoil
+from gradtx.demo.datasets import load_airfoil
 
 FAST = os.environ.get("GRADTX_NOTEBOOK_FAST") == "1"
 N, STEPS, HIDDEN, BATCH = (4, 30, 8, 16) if FAST else (16, 500, 32, 32)

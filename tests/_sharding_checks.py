@@ -39,7 +39,7 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import gradtx  # noqa: E402
 from gradtx import sharding  # noqa: E402
-from gradtx.finite import apply_if_finite  # noqa: E402
+from gradtx.transforms._finite import apply_if_finite  # noqa: E402
 
 if jax.device_count() != 8:
     raise RuntimeError(

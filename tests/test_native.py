@@ -19,8 +19,8 @@ from reference.harness import run_reference
 
 import gradtx
 from gradtx import native
-from gradtx.fused import pure_update_and_apply
 from gradtx.native import _build
+from gradtx.training.step import pure_update_and_apply
 
 INT32_MAX = 2**31 - 1
 HAS_CXX = _build.compiler() is not None

@@ -366,7 +366,7 @@ def test_lr_range_test_with_negative_losses_does_not_stop_at_once():
     stopped a run of negative losses at its second point."""
     result = _scripted_range_test([-1.0] * 12, smoothing=0.05)
     assert not result.stopped_early and len(result.losses) == 11
-    from gradtx.lr_finder import _diverged
+    from gradtx.training.lr_finder import _diverged
 
     table = [  # smoothed, best, threshold, diverged
         (4.1, 1.0, 4.0, True),

@@ -556,7 +556,7 @@ def test_param_groups_page_runs():
 
 
 DOCTEST_MODULES = [
-    "gradtx._base",
+    "gradtx.base",
     "gradtx.transforms._masking",
     "gradtx.transforms._combining",
     "gradtx.transforms._freezing",

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx._base import GradientTransformation, _as_transformation
+from gradtx.base import GradientTransformation, _as_transformation
 
 
 class SplitRealAndImaginaryArrays(NamedTuple):

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import gradtx
-from gradtx.datasets import load_airfoil
 from gradtx.demo._common import Config, new_figure, print_table, progress, save
+from gradtx.demo.datasets import load_airfoil
 
 NAME = "airfoil"
 TITLE = "Optimisers on the airfoil linear regression"

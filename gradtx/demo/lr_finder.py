@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import gradtx
-from gradtx.datasets import load_airfoil
 from gradtx.demo import _cnn, airfoil
 from gradtx.demo._common import Config, new_figure, print_table, progress, save
+from gradtx.demo.datasets import load_airfoil
 
 NAME = "lrfinder"
 TITLE = "LR range test, gradient accumulation, linear scaling rule"

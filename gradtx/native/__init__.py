@@ -15,7 +15,7 @@ covered optimiser (``adam``, ``adamw``, ``nadam``, ``yogi``, ``amsgrad``, ``sgd`
 momentum, ``adagrad``, ``rmsprop`` not centred, or the same building blocks chained by
 hand), after any other links such as ``clip_by_global_norm`` (those run first, in pure
 JAX). Recognition reads the description each gradtx constructor attaches to what it
-returns (``tx.update.spec``, a :class:`gradtx._base.TransformSpec`); :func:`explain`
+returns (``tx.update.spec``, a :class:`gradtx.base.TransformSpec`); :func:`explain`
 says what a step will do and why. Anything else, and every non-CPU backend, runs the
 pure-JAX step, which stays the reference; ``GRADTX_DISABLE_NATIVE=1`` turns the kernel
 off.
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradtx._base import OptState, Params, Updates
+from gradtx.base import OptState, Params, Updates
 from gradtx.native._build import available
 
 __all__ = ["available", "explain"]

@@ -1,6 +1,6 @@
 """The native kernel as a backend of the ordinary optimisers.
 
-:func:`plan` reads the :class:`~gradtx._base.TransformSpec` that gradtx's constructors
+:func:`plan` reads the :class:`~gradtx.base.TransformSpec` that gradtx's constructors
 attach to what they return (``tx.update.spec``) and recognises the chains it has a
 kernel for: a covered optimiser at the end of a chain, after any number of other links
 (gradient clipping, scaling, an optax transform ...), which run as they are before the
@@ -33,8 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx._base import EmptyState, OptState, Params, TransformSpec, Updates, spec_of
-from gradtx._tree import bias_correction, global_norm, safe_increment
+from gradtx.base import EmptyState, OptState, Params, TransformSpec, Updates, spec_of
 from gradtx.native import _build
 from gradtx.transforms import (
     MaskedState,
@@ -47,6 +46,7 @@ from gradtx.transforms import (
     WeightDecayState,
 )
 from gradtx.transforms._modifiers import _full_mask
+from gradtx.tree._core import bias_correction, global_norm, safe_increment
 
 NUM_RULE_SCAL = 11  # a rule's scalars per leaf; then the folded link's d and c
 NUM_SCAL = 13  # kernels.cc: kNumScal

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
+from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx.transforms import add_decayed_weights, scale_by_adan, scale_by_learning_rate
 
 

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import check_same_tree, check_updates, safe_increment, zero_count
+from gradtx.base import GradientTransformation
+from gradtx.tree._core import check_same_tree, check_updates, safe_increment, zero_count
 
 
 class AsgdState(NamedTuple):

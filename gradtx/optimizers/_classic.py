@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain, identity
+from gradtx.base import GradientTransformation, ScalarOrSchedule, chain, identity
 from gradtx.transforms import (
     add_decayed_weights,
     bound_lr,

@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
-from gradtx._tree import check_updates, safe_increment, zero_count, zeros_like
+from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx.optimizers._layerwise import MaskOrFn, _decayed_weights
 from gradtx.transforms import (
     clip_by_block_rms,
@@ -25,6 +24,7 @@ from gradtx.transforms import (
     scale_by_schedule,
     scale_by_sm3,
 )
+from gradtx.tree._core import check_updates, safe_increment, zero_count, zeros_like
 
 
 class EmaLinkState(NamedTuple):

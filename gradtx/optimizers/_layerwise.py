@@ -16,8 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, chain
-from gradtx._tree import check_same_tree, check_updates, safe_increment, zero_count
+from gradtx.base import EmptyState, GradientTransformation, ScalarOrSchedule, chain
 from gradtx.transforms import (
     WeightDecayState,
     scale_by_adam,
@@ -26,6 +25,7 @@ from gradtx.transforms import (
     trace,
 )
 from gradtx.transforms._modifiers import _full_mask
+from gradtx.tree._core import check_same_tree, check_updates, safe_increment, zero_count
 
 MaskOrFn = Any | Callable[[Any], Any] | None
 

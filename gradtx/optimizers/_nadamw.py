@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gradtx._base import GradientTransformation, ScalarOrSchedule
+from gradtx.base import GradientTransformation, ScalarOrSchedule
 from gradtx.optimizers._classic import adamw
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
+from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx.transforms import add_noise, scale_by_learning_rate
 
 

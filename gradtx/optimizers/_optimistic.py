@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule, chain
+from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx.transforms import scale_by_adam, scale_by_learning_rate, scale_by_optimistic_gradient
 
 

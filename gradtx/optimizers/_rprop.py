@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradtx._base import GradientTransformation, chain
+from gradtx.base import GradientTransformation, chain
 from gradtx.transforms import scale, scale_by_rprop
 
 

@@ -106,7 +106,7 @@ __all__ = [
 ]
 
 # optax.schedules also holds inject_hyperparams and its state types; gradtx keeps them in
-# gradtx.hyperparams (which imports this package), so they resolve here lazily, for
+# gradtx.schedules._inject (which imports this package), so they resolve here lazily, for
 # ``import gradtx as optax; optax.schedules.inject_hyperparams(...)``.
 _FROM_GRADTX = frozenset(
     {

@@ -211,7 +211,7 @@ __all__ = [
 ]
 
 # optax.transforms also holds these; gradtx defines them outside this package (chain in
-# gradtx._base, MultiSteps in gradtx.accumulation, ...), which import it, so they resolve
+# gradtx.base, MultiSteps in gradtx.transforms._accumulation, ...), which import it, so they resolve
 # here lazily, for ``import gradtx as optax; optax.transforms.chain(...)``.
 _FROM_GRADTX = frozenset(
     {

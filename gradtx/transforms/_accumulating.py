@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformationExtraArgs, Params, Updates
-from gradtx._tree import check_updates, safe_increment, zero_count, zeros_like
+from gradtx.base import GradientTransformationExtraArgs, Params, Updates
+from gradtx.tree._core import check_updates, safe_increment, zero_count, zeros_like
 
 
 class ShouldSkipUpdateFunction(Protocol):

@@ -8,9 +8,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks, _tree
-from gradtx._base import GradientTransformation, with_spec
-from gradtx._tree import (
+from gradtx import _checks
+from gradtx.base import GradientTransformation, with_spec
+from gradtx.tree import _core as _tree
+from gradtx.tree._core import (
     MOMENT,
     SQUARED,
     abs_sq,

@@ -1,6 +1,6 @@
 """The Adam family: Adam (and NAdam), AMSGrad, Yogi, and AdaBound/AMSBound's bounded
 step size (:func:`bound_lr`). The moment updates are the shared helpers of
-:mod:`gradtx._tree`; each function here holds only its own rule."""
+:mod:`gradtx.tree._core`; each function here holds only its own rule."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, ScalarOrSchedule, with_spec
-from gradtx._tree import (
+from gradtx.base import GradientTransformation, ScalarOrSchedule, with_spec
+from gradtx.tree._core import (
     MOMENT,
     SQUARED,
     abs_sq,
@@ -385,7 +385,7 @@ def bound_lr(
     starts at; a decaying schedule's is its initial value; see ``Schedule.base_value``);
     a plain callable's is its value at step 0. Where the lr is handed over as a number
     on every step (:func:`gradtx.inject_hyperparams`, :func:`gradtx.lr_range_test`) the
-    caller supplies the base it was built with (``gradtx.hyperparams.base_lr_context``);
+    caller supplies the base it was built with (``gradtx.schedules._inject.base_lr_context``);
     an explicit ``base_lr`` wins. A base known at construction to be 0 raises
     ``ValueError`` (the bounds would divide by it); a traced base of 0 leaves
     ``final_lr`` unscaled rather than dividing by 0.
@@ -499,7 +499,7 @@ def bound_lr(
 def _bound_base_lr(learning_rate: Any, base_lr: Any) -> Any:
     """``bound_lr``'s reference lr: None (a number lr, its own base), a value, or a
     function of nothing evaluated inside ``update`` (a schedule's, possibly traced)."""
-    from gradtx.hyperparams import current_base_lr, schedule_base_value
+    from gradtx.schedules._inject import current_base_lr, schedule_base_value
 
     if base_lr is None and not callable(learning_rate) and current_base_lr() is not None:
         base_lr = current_base_lr()

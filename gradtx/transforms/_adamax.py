@@ -6,8 +6,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import (
+from gradtx.base import GradientTransformation
+from gradtx.transforms._adam import ScaleByAdamState
+from gradtx.tree._core import (
     bias_correction,
     check_updates,
     compute_dtype,
@@ -17,7 +18,6 @@ from gradtx._tree import (
     zero_count,
     zeros_like,
 )
-from gradtx.transforms._adam import ScaleByAdamState
 
 
 def scale_by_adamax(

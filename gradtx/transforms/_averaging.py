@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import (
+from gradtx.base import (
     GradientTransformationExtraArgs,
     OptState,
     Params,
@@ -21,7 +21,7 @@ from gradtx._base import (
     chain,
     stateless,
 )
-from gradtx._tree import (
+from gradtx.tree._core import (
     bias_correction,
     cast_like,
     check_updates,

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import (
+from gradtx.base import GradientTransformation
+from gradtx.transforms._radam import first_moment_estimate
+from gradtx.tree._core import (
     bias_correction,
     check_updates,
     ema,
@@ -19,7 +20,6 @@ from gradtx._tree import (
     zero_count,
     zeros_like,
 )
-from gradtx.transforms._radam import first_moment_estimate
 
 
 class ScaleByBeliefState(NamedTuple):

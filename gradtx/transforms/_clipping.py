@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import check_updates
+from gradtx.base import EmptyState, GradientTransformation
+from gradtx.tree._core import check_updates
 from gradtx.tree._math import tree_norm
 
 ClipState = EmptyState

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from gradtx._base import GradientTransformationExtraArgs, OptState, _with_extra_args
+from gradtx.base import GradientTransformationExtraArgs, OptState, _with_extra_args
 from gradtx.transforms._masking import masked
 
 

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx._base import GradientTransformationExtraArgs, OptState, _with_extra_args
-from gradtx._tree import safe_increment, zero_count
+from gradtx.base import GradientTransformationExtraArgs, OptState, _with_extra_args
+from gradtx.tree._core import safe_increment, zero_count
 
 ConditionFn = Callable[..., Any]  # (step, **extra_args) -> bool scalar
 

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import (
+from gradtx.base import GradientTransformation
+from gradtx.tree._core import (
     check_updates,
     compute_dtype,
     ema,

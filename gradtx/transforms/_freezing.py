@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx._base import GradientTransformationExtraArgs, init_empty_state
+from gradtx.base import GradientTransformationExtraArgs, init_empty_state
 from gradtx.transforms._combining import partition
 from gradtx.transforms._masking import _as_bool, masked
 

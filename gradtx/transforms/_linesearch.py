@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import check_same_tree, check_updates, safe_increment, zero_count, zeros_like
+from gradtx.base import GradientTransformation
+from gradtx.tree._core import check_same_tree, check_updates, safe_increment, zero_count, zeros_like
 
 
 class ScaleByLBFGSState(NamedTuple):

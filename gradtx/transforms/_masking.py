@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from gradtx._base import (
+from gradtx.base import (
     GradientTransformationExtraArgs,
     OptState,
     Params,

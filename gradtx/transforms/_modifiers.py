@@ -9,10 +9,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _checks, _tree
-from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, with_spec
-from gradtx._tree import check_same_tree, check_updates, global_norm, safe_increment, zero_count
+from gradtx import _checks
+from gradtx.base import EmptyState, GradientTransformation, ScalarOrSchedule, with_spec
 from gradtx.transforms._masking import MaskedState
+from gradtx.tree import _core as _tree
+from gradtx.tree._core import (
+    check_same_tree,
+    check_updates,
+    global_norm,
+    safe_increment,
+    zero_count,
+)
 
 
 class WeightDecayState(NamedTuple):

@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, with_spec
-from gradtx._tree import MOMENT, check_updates, compute_dtype, map_outputs, state_like
+from gradtx.base import GradientTransformation, with_spec
+from gradtx.tree._core import MOMENT, check_updates, compute_dtype, map_outputs, state_like
 
 
 class TraceState(NamedTuple):

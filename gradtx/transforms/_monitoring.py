@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation, _as_transformation
-from gradtx._tree import check_updates
+from gradtx.base import EmptyState, GradientTransformation, _as_transformation
+from gradtx.tree._core import check_updates
 from gradtx.tree._math import tree_norm
 
 

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import (
+from gradtx.base import GradientTransformation
+from gradtx.tree._core import (
     check_same_tree,
     check_updates,
     compute_dtype,

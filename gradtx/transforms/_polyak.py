@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import check_updates, global_norm
+from gradtx.base import EmptyState, GradientTransformation
+from gradtx.tree._core import check_updates, global_norm
 
 _VARIANTS = ("sps", "sps+")
 

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import (
+from gradtx.base import GradientTransformation
+from gradtx.transforms._adam import ScaleByAdamState
+from gradtx.tree._core import (
     bias_correction,
     check_updates,
     ema,
@@ -19,7 +20,6 @@ from gradtx._tree import (
     zero_count,
     zeros_like,
 )
-from gradtx.transforms._adam import ScaleByAdamState
 
 # x/(e^x - 1) = sum_n B_n x^n / n!: the coefficients of 1 - x/(e^x - 1) up to x^8.
 _H_SERIES = (1 / 2, -1 / 12, 0.0, 1 / 720, 0.0, -1 / 30240, 0.0, 1 / 1209600)

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import check_updates, full_like, map_outputs, zeros_like
+from gradtx.base import GradientTransformation
+from gradtx.tree._core import check_updates, full_like, map_outputs, zeros_like
 
 
 class ScaleByRpropState(NamedTuple):

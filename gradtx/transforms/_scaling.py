@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation, ScalarOrSchedule, identity, with_spec
-from gradtx._tree import check_updates, safe_increment, zero_count
+from gradtx.base import EmptyState, GradientTransformation, ScalarOrSchedule, identity, with_spec
+from gradtx.tree._core import check_updates, safe_increment, zero_count
 
 
 class ScaleByScheduleState(NamedTuple):

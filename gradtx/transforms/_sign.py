@@ -9,8 +9,15 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation
-from gradtx._tree import check_updates, ema, map_outputs, safe_increment, zero_count, zeros_like
+from gradtx.base import EmptyState, GradientTransformation
+from gradtx.tree._core import (
+    check_updates,
+    ema,
+    map_outputs,
+    safe_increment,
+    zero_count,
+    zeros_like,
+)
 
 
 def scale_by_sign() -> GradientTransformation:

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import EmptyState, GradientTransformation, init_empty_state
-from gradtx._tree import check_same_tree, check_updates, compute_dtype
+from gradtx.base import EmptyState, GradientTransformation, init_empty_state
+from gradtx.tree._core import check_same_tree, check_updates, compute_dtype
 
 # optax's name for the (empty) state of scale_by_trust_ratio.
 ScaleByTrustRatioState = EmptyState

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx.tree import _core as _tree
 
 _HANDLERS = (None, "promote", "highest", "lowest")
 

@@ -3,7 +3,7 @@
 Same names, signatures and numbers as ``optax.tree_utils.tree_*`` (source:
 ``optax/tree_utils/_tree_math.py``). Complex leaves: norms and the per-element-norm moment
 use :math:`|x|^2 = \\Re(x)^2 + \\Im(x)^2`; :func:`tree_vdot` conjugates its first
-argument. The moment math reuses :mod:`gradtx._tree` (computed in at least float32, then
+argument. The moment math reuses :mod:`gradtx.tree._core` (computed in at least float32, then
 returned in the dtype optax returns).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _tree
+from gradtx.tree import _core as _tree
 
 
 def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
@@ -572,7 +572,7 @@ def tree_update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, ord
 def tree_bias_correction(moment: Any, decay: Any, count: Any) -> Any:
     r"""Adam's bias correction :math:`\hat m = m / (1 - \beta^{t})` leaf by leaf.
 
-    :math:`1 - \beta^t` is computed in float32 (``gradtx._tree.bias_correction``; in
+    :math:`1 - \beta^t` is computed in float32 (``gradtx.tree._core.bias_correction``; in
     bfloat16 :math:`\beta^t` rounds to 1 early) and cast to each leaf's dtype.
 
     Args:

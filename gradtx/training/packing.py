@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx._base import GradientTransformation, OptState, Params
+from gradtx.base import GradientTransformation, OptState, Params
 
 __all__ = ["PackedState", "PackedTree", "pack", "packed", "unpack"]
 

@@ -239,7 +239,7 @@ except ImportError:  # gradtx.schedules without a Schedule base: the walk regist
 # gradtx's own state classes that are pytree classes rather than NamedTuples, so that
 # plain flax.serialization works on their states after `import gradtx.checkpoint`.
 try:
-    from gradtx.packed import PackedState, PackedTree
+    from gradtx.training.packing import PackedState, PackedTree
 
     _register_type(PackedState)
     _register_type(PackedTree)

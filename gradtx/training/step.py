@@ -17,7 +17,7 @@ from typing import Any
 
 import jax
 
-from gradtx._base import OptState, Params, Updates, apply_updates
+from gradtx.base import OptState, Params, Updates, apply_updates
 
 log = logging.getLogger("gradtx.native")
 

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation
-from gradtx._tree import check_updates, safe_increment, zero_count
-from gradtx.hyperparams import _float_dtype
+from gradtx.base import GradientTransformation
+from gradtx.schedules._inject import _float_dtype
+from gradtx.tree._core import check_updates, safe_increment, zero_count
 
 
 class ReduceLROnPlateauState(NamedTuple):

@@ -381,7 +381,7 @@ def apply_updates(params: Params, updates: Updates) -> Params:
         >>> new["w"].tolist(), new["w"].dtype
         ([1.5, 1.5], dtype(bfloat16))
     """
-    from gradtx._tree import check_same_tree
+    from gradtx.tree._core import check_same_tree
 
     check_same_tree(updates, params, what="updates", against="params")
     return jax.tree.map(

@@ -25,7 +25,7 @@ twice and ``tree_get`` raises ``KeyError``, in optax as here).
 
 The update itself runs on an internal view ``(count, hyperparams, inner_state)`` where
 ``hyperparams[name]`` is the schedule for pytree-scheduled names (the layout the rest of
-:mod:`gradtx.hyperparams` computes with); :func:`to_internal` and :func:`to_public`
+:mod:`gradtx.schedules._inject` computes with); :func:`to_internal` and :func:`to_public`
 convert, and nothing else needs to know.
 """
 
@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from gradtx._tree import safe_increment
+from gradtx.tree._core import safe_increment
 
 SCHEDULE_SUFFIX = "_schedule"
 
@@ -48,7 +48,7 @@ class WrappedScheduleState(NamedTuple):
 
 
 class InternalState(NamedTuple):
-    """The layout :mod:`gradtx.hyperparams` computes with (schedules inside
+    """The layout :mod:`gradtx.schedules._inject` computes with (schedules inside
     ``hyperparams``). Never returned to the user."""
 
     count: jax.Array  # shape=(), dtype=int32

@@ -25,15 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx import _inject_state
-from gradtx._base import GradientTransformation, OptState, _as_transformation
-from gradtx._tree import safe_increment, zero_count
+from gradtx.schedules import _inject_state
+from gradtx.base import GradientTransformation, OptState, _as_transformation
+from gradtx.tree._core import safe_increment, zero_count
 
 
 class InjectHyperparamsState(NamedTuple):
     """The state of an optimiser built by :func:`inject_hyperparams`: optax 0.2.8's
     ``InjectStatefulHyperparamsState`` tree, field for field (see
-    :mod:`gradtx._inject_state` for the layout and why).
+    :mod:`gradtx.schedules._inject_state` for the layout and why).
 
     * ``hyperparams[name]``: for every injected name, the value the last update used (a
       scalar array; after ``init``, the value for the first update), scheduled or not:
@@ -270,7 +270,7 @@ def inject_hyperparams(
     hyperparams_states, inner_state)``, with ``hyperparams[name]`` the value the last
     update used for every name, and a pytree schedule stored itself in
     ``hyperparams_states[name + "_schedule"]`` (optax stores no schedule; see
-    :mod:`gradtx._inject_state`); float hyperparameters of params without any float leaf
+    :mod:`gradtx.schedules._inject_state`); float hyperparameters of params without any float leaf
     default to the default float dtype (optax would cast them to the params' integer
     dtype); a value computed during ``update`` keeps the dtype already in the state, so
     the state's dtypes never change. Invalid hyperparameters raise at construction (the

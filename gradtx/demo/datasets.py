@@ -1,6 +1,6 @@
 """Data sets for gradtx's examples, demo and notebooks; nothing is downloaded at run time.
 
-* :func:`load_airfoil`: the NASA airfoil self-noise regression data (ships in ``gradtx/data``).
+* :func:`load_airfoil`: the NASA airfoil self-noise regression data (ships in ``gradtx/demo/data``).
 * :func:`load_digits`: scikit-learn's bundled 8x8 handwritten digits (ships with scikit-learn).
 * :func:`load_fashion_mnist` / :func:`read_idx`: Fashion-MNIST from IDX files the user
   already has on disk (``.gz`` or raw), e.g. for ``python -m gradtx.demo --data-dir DIR``.
@@ -44,11 +44,11 @@ def load_airfoil(n: int = 1500, standardize: bool = True) -> tuple[np.ndarray, n
     Returns ``(X, y)`` as float32 arrays of shapes ``(n, 5)`` and ``(n,)``: the first
     ``n`` of the 1503 rows, each column standardised to mean 0 and variance 1 over the
     whole file when ``standardize`` (the preparation of *Dive into Deep Learning*'s
-    optimisation chapter). The copy ships in ``gradtx/data/``, so this works offline.
+    optimisation chapter). The copy ships in ``gradtx/demo/data/``, so this works offline.
     """
     if not 1 <= n <= 1503:
         raise ValueError(f"n must be in [1, 1503], got {n}")
-    text = resources.files("gradtx").joinpath("data/airfoil_self_noise.dat").read_text()
+    text = resources.files("gradtx.demo").joinpath("data/airfoil_self_noise.dat").read_text()
     data = np.loadtxt(text.splitlines(), dtype=np.float64)
     if standardize:
         data = (data - data.mean(axis=0)) / data.std(axis=0)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, _as_transformation, apply_updates
+from gradtx.base import GradientTransformation, _as_transformation, apply_updates
 
 
 class TrainResult(NamedTuple):

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx._base import GradientTransformation, _as_transformation
-from gradtx._tree import cast_like, check_updates, safe_increment, zero_count
+from gradtx.base import GradientTransformation, _as_transformation
+from gradtx.tree._core import cast_like, check_updates, safe_increment, zero_count
 
 
 class ApplyIfFiniteState(NamedTuple):

@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, OptState, Params, Updates, _as_transformation
-from gradtx._tree import (
+from gradtx.base import GradientTransformation, OptState, Params, Updates, _as_transformation
+from gradtx.schedules._inject import own_buffers
+from gradtx.tree._core import (
     cast_like,
     check_updates,
     compute_dtype,
@@ -25,7 +26,6 @@ from gradtx._tree import (
     zero_count,
     zeros_like,
 )
-from gradtx.hyperparams import own_buffers
 
 ShouldSkipUpdateFn = Callable[[Updates, jax.Array, Params | None], tuple[jax.Array, Any]]
 

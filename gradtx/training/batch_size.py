@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._tree import abs_sq, compute_dtype, sum_of_squares
+from gradtx.tree._core import abs_sq, compute_dtype, sum_of_squares
 
 
 def _positive_size(name: str, value: Any) -> None:

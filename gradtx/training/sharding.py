@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
 
-from gradtx._base import GradientTransformation, OptState, Params, apply_updates
+from gradtx.base import GradientTransformation, OptState, Params, apply_updates
 
 __all__ = [
     "bytes_per_device",

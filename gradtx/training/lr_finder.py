@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx import _checks
-from gradtx._base import GradientTransformation, Params, apply_updates
-from gradtx.hyperparams import InjectHyperparamsState, base_lr_context, set_hyperparams
+from gradtx.base import GradientTransformation, Params, apply_updates
+from gradtx.schedules._inject import InjectHyperparamsState, base_lr_context, set_hyperparams
 
 
 class LRRangeTestResult(NamedTuple):

@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradtx.schedules import _inject_state
 from gradtx.base import GradientTransformation, OptState, _as_transformation
+from gradtx.schedules import _inject_state
 from gradtx.tree._core import safe_increment, zero_count
 
 

@@ -2,23 +2,13 @@
 :mod:`gradtx.transforms`, one module per family. Signatures, defaults and numbers equal
 optax's alias of the same name."""
 
+from gradtx.optimizers._adabound import adabound, amsbound
+from gradtx.optimizers._adam import adam, adamw, amsgrad, nadam, yogi
 from gradtx.optimizers._adamax import adamax, adamaxw
 from gradtx.optimizers._adan import adan
+from gradtx.optimizers._adaptive import adadelta, adagrad, rmsprop
 from gradtx.optimizers._asgd import AsgdState, asgd
 from gradtx.optimizers._belief import adabelief
-from gradtx.optimizers._classic import (
-    adabound,
-    adadelta,
-    adagrad,
-    adam,
-    adamw,
-    amsbound,
-    amsgrad,
-    nadam,
-    rmsprop,
-    sgd,
-    yogi,
-)
 from gradtx.optimizers._factored import adafactor, sm3
 from gradtx.optimizers._layerwise import fromage, lamb, lars
 from gradtx.optimizers._lion import lion
@@ -33,6 +23,7 @@ from gradtx.optimizers._optimistic import (
 from gradtx.optimizers._polyak import polyak_sgd
 from gradtx.optimizers._radam import radam
 from gradtx.optimizers._rprop import rprop
+from gradtx.optimizers._sgd import sgd
 from gradtx.optimizers._sign import sign_sgd, signum
 
 __all__ = [

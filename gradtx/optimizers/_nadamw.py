@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradtx.base import GradientTransformation, ScalarOrSchedule
-from gradtx.optimizers._classic import adamw
+from gradtx.optimizers._adam import adamw
 
 
 def nadamw(

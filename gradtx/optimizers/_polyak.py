@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
-from gradtx.optimizers._classic import sgd
+from gradtx.optimizers._sgd import sgd
 from gradtx.transforms import scale_by_polyak
 
 

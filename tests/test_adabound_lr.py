@@ -20,6 +20,9 @@ from tests.constructors import SCHEDULES
 from tests.reference import harness as H
 from tests.reference import transforms_ref as R
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 N = 15
 FINAL, GAMMA = 0.1, 0.5  # gamma=0.5: the bounds are tight after a few steps
 

@@ -18,6 +18,9 @@ if ROOT not in sys.path:
 
 from benchmarks import run  # noqa: E402
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 
 def test_smoke_run_writes_table_json_and_plot(tmp_path, capsys):
     out = tmp_path / "out"

@@ -28,6 +28,9 @@ from constructors import TRANSFORMS, build
 import gradtx
 from gradtx import checkpoint
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 ROWS = {row.id: row for row in TRANSFORMS}
 STEPS = 3  # steps before the checkpoint, and again after it
 # Training runs on arrays committed to one device, as a restored orbax checkpoint is (jit

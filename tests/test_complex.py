@@ -40,6 +40,9 @@ import gradtx
 import gradtx.contrib
 from gradtx import native
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 N_STEPS = 5
 # A quarter turn: multiplying by 1j only swaps and negates parts, so the rotated run is
 # exact (no rounding), even for rows with cancellation (centred RMSProp's variance is 0 at

@@ -20,6 +20,9 @@ pytest.importorskip("sklearn")
 from gradtx.demo import Config, format_table  # noqa: E402
 from gradtx.demo.__main__ import EXPERIMENTS, parse_args  # noqa: E402
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PNGS = {

@@ -26,6 +26,9 @@ import pytest
 import gradtx
 from tests.constructors import SCHEDULES, TRANSFORMS, Row
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 # Factories whose numeric hyperparameters inject_hyperparams can move into the state.
 WRAPPABLE = {
     "sgd",

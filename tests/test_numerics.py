@@ -30,6 +30,9 @@ from constructors import SCHEDULES, TRANSFORMS, build
 import gradtx
 from gradtx import schedules
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 ROWS = {row.id: row for row in TRANSFORMS}
 TABLE_IDS = tuple(ROWS)
 # a vector, a scalar and a matrix (rows such as freeze(ndim <= 1) leave the matrix free)

@@ -35,6 +35,9 @@ from reference.harness import assert_close, make_problem, run_reference
 
 import gradtx
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 N_STEPS = 8  # under jit (one compiled step runs them all)
 N_EAGER = 2  # without jit: each eager lax.cond compiles its branches again, so fewer steps
 RTOL_REF, FLOOR_REF = 1e-4, 2e-6

@@ -36,6 +36,9 @@ from reference.harness import (
 
 import gradtx
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 N_STEPS = 50
 RTOL_REF, FLOOR_REF = 1e-4, 2e-6  # float32 against float64 (see test_transforms.py)
 RTOL_OPTAX, FLOOR_OPTAX = 1e-5, 1e-6  # float32 against float32

@@ -27,6 +27,9 @@ from reference.transforms_ref import Chain, Scale
 
 import gradtx
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 N_STEPS = 50
 N_EAGER = 6
 SHAPES = {"big": (128, 130), "matrix": (3, 5), "tensor": (2, 5, 3), "vector": (4,), "scalar": (),

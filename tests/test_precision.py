@@ -19,6 +19,9 @@ from reference.harness import make_problem, run_scan
 
 import gradtx
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 N_STEPS = 30
 
 OPTIMIZERS = {

@@ -23,6 +23,9 @@ from jax.sharding import PartitionSpec as P
 import gradtx
 from gradtx import sharding
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 WORKER = Path(__file__).with_name("_sharding_checks.py")
 
 

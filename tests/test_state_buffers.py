@@ -23,6 +23,9 @@ import pytest
 import gradtx
 from tests.constructors import SCHEDULES, TRANSFORMS, Row
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 
 class ArrayArgs:
     """A view of a module whose callables receive every Python ``float`` argument as a

@@ -29,6 +29,9 @@ import pytest
 import gradtx
 from gradtx import native
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 ROWS = {row.id: row for row in C.TRANSFORMS}
 SHAPES = {"w": (3,), "m": (2, 2)}
 # Rows whose state holds a momentum trace (the 8000 case).

@@ -75,3 +75,12 @@ def test_every_row_builds_and_state_bytes_match_optax():
             assert o is None if opt == "asgd" else g == pytest.approx(o), (opt, shape)
     assert table["adam"]["resnet50"][0] == pytest.approx(8, abs=1e-3)
     assert table["adafactor"]["resnet50"][0] < 2 and table["sm3"]["resnet50"][0] < 6
+
+
+def test_quick_runs_the_new_optimisers_on_flat_1e6_only():
+    cases = run._cases(run.MODES["quick"], ("adam", "lion"), None)
+    by_label = {label: opts for label, _, _, opts, _ in cases}
+    assert by_label["flat 1e6"] == ("adam", "lion") and by_label["flat 1e7"] == ("adam",)
+    assert by_label["resnet50"] == ("adam",) and by_label["2000x1000"] == ("adam",)
+    full = {label: opts for label, _, _, opts, _ in run._cases(run.MODES["full"], ("lion",), None)}
+    assert all(opts == ("lion",) for opts in full.values()) and len(full) == 5

@@ -176,16 +176,19 @@ def plot(curves: dict[str, Curve], against: str = "epochs", runs=RUNS):
     fig, axes = new_figure(2, 1, size=(5.2, 3.8))
     panels = {"sgd": "GD, SGD, mini-batch, momentum", "adaptive": "adaptive methods"}
     for ax, (family, title) in zip(axes[0], panels.items(), strict=True):
+        shown = 0
         for r in runs:
             if r.family != family or r.label not in curves:
                 continue
             c = curves[r.label]
+            style = "-" if shown < 10 else "--"  # the colour cycle repeats after 10 lines
+            shown += 1
             x = c.epochs if against == "epochs" else c.seconds
             if against == "seconds":
                 x, yv = x[1:], c.losses[1:]  # log axis: drop t = 0
             else:
                 yv = c.losses
-            ax.plot(x, yv, lw=1.2, label=r.label)
+            ax.plot(x, yv, style, lw=1.2, label=r.label)
         if against == "seconds":
             ax.set_xscale("log")
         ax.set_xlabel("epoch" if against == "epochs" else "wall-clock seconds (after compiling)")

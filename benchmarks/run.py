@@ -53,11 +53,12 @@ MODES = {
     # flat sizes, optimisers on the trees, small-leaves count/size, resnet scale, seconds/case
     "smoke": dict(flat=(10_000,), tree_opts=("adam",), opts=("adam", "sgd"), no_resnet=True,
                   leaves=(20, 100), resnet_scale=16, budget=0.05, wrap_small=True),
-    # quick: every optimiser on flat vectors; five on the ResNet-50-like tree (each tree
-    # case compiles for seconds); Adam on the 2000 leaves (optax compiles it for ~13 s)
+    # quick: every classic optimiser on flat vectors (the issue-14 ones on flat 1e6 only);
+    # five on the ResNet-50-like tree (each tree case compiles for seconds); Adam on the 2000
+    # leaves (optax compiles it for ~13 s)
     "quick": dict(flat=(1_000_000, 10_000_000),
                   tree_opts=("sgd_momentum", "adam", "clip_adam", "adamw", "rmsprop"),
-                  small_opts=("adam",),
+                  small_opts=("adam",), new_flat=(1_000_000,),
                   leaves=(2000, 1000), resnet_scale=1, budget=0.4, wrap_small=False,
                   wrap_tree=False),
     # gpu-quick: Adam on 1e8 float32 params (as % of the in-place copy bandwidth of the
@@ -76,8 +77,11 @@ def _cases(cfg: dict, optimizers: tuple[str, ...], shapes_filter: set[str] | Non
     opts = cfg.get("opts") or optimizers
     opts = tuple(o for o in opts if o in optimizers)
     cases = []
+    new_flat = cfg.get("new_flat")  # flat sizes the non-classic optimisers run on
     for n in cfg["flat"]:
-        cases.append((f"flat {n:.0e}".replace("+0", ""), "flat", {"x": (n,)}, opts, False))
+        flat_opts = opts if new_flat is None or n in new_flat else tuple(
+            o for o in opts if o in _impls.CLASSIC)
+        cases.append((f"flat {n:.0e}".replace("+0", ""), "flat", {"x": (n,)}, flat_opts, False))
     tree_opts = cfg["tree_opts"] or opts
     tree_opts = tuple(o for o in tree_opts if o in optimizers)
     if not cfg.get("no_resnet"):  # smoke mode: 161 leaves take seconds to compile
@@ -113,7 +117,10 @@ def _run_case(label, kind, shapes, opt, wrap, budget, torch):
             if t.opt is not None:
                 impls[f"torch-{mode}"] = t
     n = n_params(shapes)
-    need = _impls.BYTES_PER_PARAM[opt] * n
+    need = int(_impls.bytes_per_param(opt, shapes) * n)
+    state_bpp = {"gradtx": _impls.state_bytes_per_param(_impls.gradtx_opt(opt), shapes),
+                 "optax": _impls.state_bytes_per_param(otx, shapes) if otx is not None
+                 else None}
     # the roof: an in-place copy moving as many bytes as the step must (read + write), so
     # it sees the same caches as the step (a probe of n floats fits in cache where the
     # step's 3-4 arrays do not, and gave "% of roof" above 200% at small sizes)
@@ -131,12 +138,29 @@ def _run_case(label, kind, shapes, opt, wrap, budget, torch):
         rows.append({"shape": label, "kind": kind, "params": n, "leaves": len(shapes),
                      "optimizer": opt, "impl": name, **st,
                      "compile_s": compiled[name][0], "temp_bytes": compiled[name][1],
-                     "gbps": gbps, "pct_roof": 100 * gbps / roof_gbps})
+                     "gbps": gbps, "pct_roof": 100 * gbps / roof_gbps,
+                     "state_bytes_per_param": state_bpp["optax" if name == "optax"
+                                                        else "gradtx"]})
     copy_row = {"shape": label, "kind": kind, "params": n, "leaves": len(shapes),
                 "optimizer": opt, "impl": "copy", **_stats(times["copy"]),
                 "compile_s": compiled["copy"][0], "temp_bytes": compiled["copy"][1],
                 "gbps": roof_gbps, "pct_roof": 100.0}
     return rows + [copy_row]
+
+
+def state_bytes_table(cfg: dict, optimizers: tuple[str, ...]) -> dict[str, dict]:
+    """{optimizer: {shape: (gradtx, optax or None)}} state bytes per parameter on the flat
+    1e6 vector, the ResNet-50-like tree and the small leaves (``jax.eval_shape``: cheap)."""
+    n_leaves, size = cfg["leaves"]
+    shapes = {"flat 1e6": {"x": (1_000_000,)}, "resnet50": resnet50_shapes(cfg["resnet_scale"]),
+              f"{n_leaves}x{size}": small_leaves_shapes(n_leaves, size)}
+    out = {}
+    for opt in optimizers:
+        otx = _impls.optax_opt(opt)
+        out[opt] = {label: (_impls.state_bytes_per_param(_impls.gradtx_opt(opt), sh),
+                            None if otx is None else _impls.state_bytes_per_param(otx, sh))
+                    for label, sh in shapes.items()}
+    return out
 
 
 def _summary(rows: list[dict]) -> list[dict]:
@@ -166,6 +190,8 @@ def _summary(rows: list[dict]) -> list[dict]:
             "compile_ratio": best["compile_s"] / ox["compile_s"] if ox else None,
             "temp_bytes_gradtx": best["temp_bytes"], "temp_bytes_optax": ox["temp_bytes"] if ox
             else None,
+            "state_bpp_gradtx": rs["gradtx"]["state_bytes_per_param"],
+            "state_bpp_optax": ox["state_bytes_per_param"] if ox else None,
         })
     return out
 
@@ -186,8 +212,9 @@ def markdown(rows: list[dict], summary: list[dict], meta: dict) -> str:
         "",
         "| shape | optimizer | gradtx (best impl) | optax | torch foreach | torch fused | "
         "gradtx/optax | plain gradtx/optax | gradtx/torch fused | %roof gradtx | %roof optax "
-        "| %roof torch fused | copy GB/s | compile s gradtx / optax | temp bytes gradtx / optax |",
-        "|" + "---|" * 15,
+        "| %roof torch fused | copy GB/s | compile s gradtx / optax | temp bytes gradtx / optax "
+        "| state bytes/param gradtx / optax |",
+        "|" + "---|" * 16,
     ]
     for s in summary:
         optax_iqr = "" if s["optax_iqr_ms"] is None else f" [{s['optax_iqr_ms']:.2g}]"
@@ -200,8 +227,17 @@ def markdown(rows: list[dict], summary: list[dict], meta: dict) -> str:
             f"{_f(s['optax_pct_roof'], '{:.0f}%')} | {_f(s['torch_fused_pct_roof'], '{:.0f}%')} | "
             f"{s['copy_gbps']:.1f} | {s['compile_gradtx_s']:.2f} / "
             f"{_f(s['compile_optax_s'], '{:.2f}')} | {_f(s['temp_bytes_gradtx'], '{:d}')} / "
-            f"{_f(s['temp_bytes_optax'], '{:d}')} |"
+            f"{_f(s['temp_bytes_optax'], '{:d}')} | {s['state_bpp_gradtx']:.3g} / "
+            f"{_f(s['state_bpp_optax'])} |"
         )
+    if meta.get("state_bytes"):
+        shapes = list(next(iter(meta["state_bytes"].values())))
+        lines += ["", "State bytes per float32 parameter (``tx.init(params)``, gradtx / optax; "
+                  "shapes only, nothing timed):", "",
+                  "| optimizer | " + " | ".join(shapes) + " |", "|" + "---|" * (1 + len(shapes))]
+        for opt, per_shape in meta["state_bytes"].items():
+            lines.append(f"| {opt} | " + " | ".join(
+                f"{g:.3g} / {_f(o)}" for g, o in per_shape.values()) + " |")
     lines += ["", "All implementations:", "",
               "| shape | optimizer | impl | median ms | IQR ms | n | GB/s | %roof | compile s | "
               "temp bytes |", "|" + "---|" * 10]
@@ -310,6 +346,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"  {label} {opt} ...", file=sys.stderr, flush=True)
                 rows += _run_case(label, kind, shapes, opt, wrap, cfg["budget"], torch)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    meta["state_bytes"] = state_bytes_table(cfg, optimizers)
     meta["seconds"] = time.perf_counter() - t0
     summary = _summary(rows)
     print(markdown(rows, summary, meta), flush=True)

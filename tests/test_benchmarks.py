@@ -28,6 +28,7 @@ def test_smoke_run_writes_table_json_and_plot(tmp_path, capsys):
                        "--no-torch"])
     table = capsys.readouterr().out
     assert "| shape | optimizer | gradtx (best impl) | optax |" in table
+    assert "state bytes/param gradtx / optax |" in table
     assert "| flat 1e4 | adam |" in table and "| 20x100 | adam |" in table
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["meta"]["mode"] == "smoke"
@@ -43,7 +44,7 @@ def test_smoke_run_writes_table_json_and_plot(tmp_path, capsys):
 
 def test_unknown_optimizer_is_rejected():
     with pytest.raises(SystemExit):
-        run.main(["--smoke", "--optimizers", "adam,lion"])
+        run.main(["--smoke", "--optimizers", "adam,nonesuch"])
 
 
 def test_torch_is_optional(monkeypatch):
@@ -51,3 +52,38 @@ def test_torch_is_optional(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     assert _impls.torch_module() is None
+
+
+def test_every_row_builds_and_state_bytes_match_optax():
+    """Every OPTIMIZERS row builds in gradtx and (asgd aside) in optax, and the state bytes
+    per parameter agree: Adam 8, Adafactor and SM3 far less on the ResNet-50-like tree."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks import _impls
+
+    params = {"w": jnp.ones((3, 4)), "b": jnp.ones(4)}
+    for name in _impls.OPTIMIZERS:
+        tx = _impls.gradtx_opt(name)
+        assert (_impls.optax_opt(name) is None) == (name in ("adabound", "asgd")), name
+        # a donated state must not hold one buffer twice nor a params buffer (adan's and
+        # adafactor's inits once shared their zeros, asgd's held the params)
+        ptrs = [x.unsafe_buffer_pointer() for x in jax.tree.leaves((params, tx.init(params)))
+                if x.ndim]
+        assert len(set(ptrs)) == len(ptrs), name
+    cfg = dict(run.MODES["smoke"], resnet_scale=1)  # full-size tree: shapes only, cheap
+    table = run.state_bytes_table(cfg, ("adam", "adafactor", "sm3", "asgd"))
+    for opt, per_shape in table.items():
+        for shape, (g, o) in per_shape.items():
+            assert o is None if opt == "asgd" else g == pytest.approx(o), (opt, shape)
+    assert table["adam"]["resnet50"][0] == pytest.approx(8, abs=1e-3)
+    assert table["adafactor"]["resnet50"][0] < 2 and table["sm3"]["resnet50"][0] < 6
+
+
+def test_quick_runs_the_new_optimisers_on_flat_1e6_only():
+    cases = run._cases(run.MODES["quick"], ("adam", "lion"), None)
+    by_label = {label: opts for label, _, _, opts, _ in cases}
+    assert by_label["flat 1e6"] == ("adam", "lion") and by_label["flat 1e7"] == ("adam",)
+    assert by_label["resnet50"] == ("adam",) and by_label["2000x1000"] == ("adam",)
+    full = {label: opts for label, _, _, opts, _ in run._cases(run.MODES["full"], ("lion",), None)}
+    assert all(opts == ("lion",) for opts in full.values()) and len(full) == 5

@@ -46,6 +46,8 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_e
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "MPLBACKEND": "Agg",
+        # this checkout's gradtx, not whichever one is installed (the run's cwd is tmp_path)
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         **jax_cache_env,
     }
     proc = subprocess.run(
@@ -65,12 +67,17 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_e
         "x^2, lr 1.1",
         "RMSProp lr 0.4 decay 0.9",
         "AMSBound lr 0.01 final 0.1",
+        "LAMB lr 0.02",  # issue 14's optimisers next to the classic family
         "warmup 0.5 ep + cosine",  # labels follow the run's epochs (3 in smoke mode)
         "AdaBound",
         "MultiSteps k=4",
         "linear_scaling_rule(lr, 128, 32)",
     ):
         assert row in text, f"missing row {row!r}:\n{text}"
+    # the adabound sweep's rows for them: name, then base lr
+    for name, lr in (("Lion", "0.0003"), ("Adafactor", "0.01"), ("RAdam", "0.001"),
+                     ("LAMB", "0.01")):
+        assert any(ln.split()[:2] == [name, lr] for ln in text.splitlines()), name
     assert {p.stem for p in out.glob("*.png")} == PNGS
     assert all(p.stat().st_size > 5000 for p in out.glob("*.png"))
     assert "%|" in proc.stderr  # the tqdm bars

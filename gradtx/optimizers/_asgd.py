@@ -80,8 +80,10 @@ def asgd(
         _checks.non_negative(name, value)
 
     def init_fn(params):
+        # a copy (jnp.array), not the params' own buffer: donating params and state together
+        # must not donate one buffer twice
         ax = jax.tree.map(
-            lambda p: jnp.asarray(p, jnp.promote_types(jnp.result_type(p), jnp.float32)), params
+            lambda p: jnp.array(p, jnp.promote_types(jnp.result_type(p), jnp.float32)), params
         )
         return AsgdState(count=zero_count(), ax=ax)
 

@@ -83,8 +83,9 @@ def scale_by_adan(
     _checks.non_negative("eps_root", eps_root)
 
     def init_fn(params):
-        z = zeros_like(params)
-        return ScaleByAdanState(m=z, v=z, n=z, g=z, t=zero_count())
+        # four buffers, not one shared: a donated state must not hold one buffer twice
+        return ScaleByAdanState(m=zeros_like(params), v=zeros_like(params),
+                                n=zeros_like(params), g=zeros_like(params), t=zero_count())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -125,8 +125,8 @@ def scale_by_factored_rms(
             p = jnp.asarray(p)
             dt, dims = jnp.result_type(p), _factored_dims(p.shape, factored, min_dim_size_to_factor)
             small = jnp.zeros((1,), dt)
-            if dims is None:
-                return small, small, jnp.zeros(p.shape, dt)
+            if dims is None:  # own buffers: a donated state must not hold one twice
+                return small, jnp.zeros((1,), dt), jnp.zeros(p.shape, dt)
             d1, d0 = dims
             row = jnp.zeros(np.delete(p.shape, d0).tolist(), dt)
             col = jnp.zeros(np.delete(p.shape, d1).tolist(), dt)

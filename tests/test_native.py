@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from reference import optimizers14_ref as O
 from reference import transforms_ref as R
 from reference.harness import run_reference
 
@@ -126,6 +127,8 @@ FALLBACKS = {  # name: (tx, params transform, reason fragment)
                    None, "mask has array leaves"),
     "injected": (gradtx.inject_hyperparams(gradtx.adam)(learning_rate=1e-2), None,
                  "covered optimiser"),
+    "smooth lion": (gradtx.chain(gradtx.scale_by_lion(mode="smooth"),
+                                 gradtx.scale_by_learning_rate(1e-2)), None, "covered optimiser"),
 }
 
 
@@ -179,13 +182,13 @@ NATIVE_CASES = {  # name: (gradtx factory, NumPy reference or None, args, kwargs
 }
 
 
-def test_native_optimizers_match_pure_jax_and_numpy(kernel):
-    """Every covered optimiser (float and schedule lr): gradtx.make_step runs ONE kernel
-    call for the whole tree, and 4 steps equal the pure-JAX optimiser (rtol 1e-6) and the
-    float64 NumPy reference of tests/reference."""
-    params, grads = _tree(jax.random.PRNGKey(0)), _grads()
+def _check_native_cases(cases, n_steps):
+    """For each case: one kernel call for the tree, and ``n_steps`` steps equal to the
+    pure-JAX optimiser (params and state, rtol 1e-6) and to the float64 NumPy reference
+    (params, rtol 1e-5)."""
+    params, grads = _tree(jax.random.PRNGKey(0)), _grads(n_steps)
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *grads)
-    for name, (make, ref, args, kwargs) in NATIVE_CASES.items():
+    for name, (make, ref, args, kwargs) in cases.items():
         jax_lr, ref_lr = _halving() if args[0] == "halving" else (args[0], args[0])
         opt = make(jax_lr, *args[1:], **kwargs)
         assert native.explain(opt, params).startswith("native:"), name
@@ -198,6 +201,46 @@ def test_native_optimizers_match_pure_jax_and_numpy(kernel):
         for k in params:
             want_p = np.asarray(params[k], np.float64) + updates[k].sum(axis=0)
             np.testing.assert_allclose(got[0][k], want_p, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_native_optimizers_match_pure_jax_and_numpy(kernel):
+    """Every covered optimiser (float and schedule lr): gradtx.make_step runs ONE kernel
+    call for the whole tree, and 4 steps equal the pure-JAX optimiser (rtol 1e-6) and the
+    float64 NumPy reference of tests/reference."""
+    _check_native_cases(NATIVE_CASES, 4)
+
+
+_DECAY = {"weight_decay": 0.1}
+_MASK = {"w": True, "b": False}
+NATIVE14_CASES = {  # issue 14's element-wise optimisers, as NATIVE_CASES (8 steps, so
+    # RAdam with b2=0.99 switches to the rectified step at t=6)
+    "lion": (gradtx.lion, O.Lion, (0.01, 0.8, 0.95), _DECAY),
+    "lion schedule, no decay": (gradtx.lion, O.Lion, ("halving",), {"weight_decay": 0.0}),
+    "lion masked decay": (gradtx.lion, O.Lion, (0.01,), {**_DECAY, "mask": _MASK}),
+    "adamax": (gradtx.adamax, O.AdaMax, (0.05, 0.8, 0.99, 1e-6), {}),
+    "adamax schedule": (gradtx.adamax, O.AdaMax, ("halving",), {}),
+    "adamaxw": (gradtx.adamaxw, O.AdaMax, (0.05,), _DECAY),
+    "adamaxw schedule, mask": (gradtx.adamaxw, O.AdaMax, ("halving",), {**_DECAY, "mask": _MASK}),
+    "adabelief": (gradtx.adabelief, O.AdaBelief, (0.05, 0.8, 0.99, 1e-8, 1e-12), {}),
+    "adabelief schedule": (gradtx.adabelief, O.AdaBelief, ("halving",), {}),
+    # b2=0.99: with b2=0.999 the float32 bias correction 1 - b2**t (gradtx's and optax's)
+    # is off by 1.3e-5 relative at t=1, and the reference's rtol 1e-5 sees it
+    "adabelief nesterov": (gradtx.adabelief, O.AdaBelief, (0.05, 0.9, 0.99), {"nesterov": True}),
+    "radam": (gradtx.radam, O.RAdam, (0.05, 0.8, 0.99), {}),
+    "radam schedule": (gradtx.radam, O.RAdam, ("halving", 0.9, 0.99, 1e-6, 1e-10), {}),
+    "radam nesterov": (gradtx.radam, O.RAdam, (0.05, 0.9, 0.99), {"nesterov": True}),
+    "radam defaults": (gradtx.radam, O.RAdam, (0.05,), {}),  # rectified from t=6 (rho 5.994)
+    "nadamw": (gradtx.nadamw, functools.partial(R.Adam, nesterov=True), (1e-2,), _DECAY),
+    "nadamw schedule": (gradtx.nadamw, functools.partial(R.Adam, nesterov=True),
+                        ("halving", 0.8, 0.99), _DECAY),
+}
+
+
+def test_native_issue14_optimizers_match_pure_jax_and_numpy(kernel):
+    """Lion, AdaMax(W), AdaBelief, RAdam, NAdamW (float and schedule lr, with and without
+    weight decay): one kernel call for the tree, equal to the pure-JAX optimiser (rtol
+    1e-6) and to the float64 NumPy references of tests/reference/optimizers14_ref.py."""
+    _check_native_cases(NATIVE14_CASES, 8)
 
 
 ADAMW_CASES = {  # name: (lr, weight_decay, mask, lr per step, wd per step for "w", for "b")
@@ -240,6 +283,13 @@ CHAINS = {  # chains whose tail the kernel runs, after links in pure JAX
     "optax clip + sgd momentum": lambda: gradtx.chain(
         __import__("optax").clip(0.1), gradtx.sgd(0.1, momentum=0.9)),
     "zero_nans + rmsprop": lambda: gradtx.chain(gradtx.zero_nans(), gradtx.rmsprop(1e-2)),
+    "clip + lion": lambda: gradtx.chain(gradtx.clip_by_global_norm(0.5), gradtx.lion(1e-2)),
+    "radam, torch's decoupled decay": lambda: gradtx.chain(
+        gradtx.scale_by_radam(b2=0.9, threshold=3.0), gradtx.add_decayed_weights(0.1),
+        gradtx.scale_by_learning_rate(1e-2)),
+    "scale + adabelief with decay": lambda: gradtx.chain(
+        gradtx.scale(0.5), gradtx.scale_by_belief(), gradtx.add_decayed_weights(0.1),
+        gradtx.scale_by_learning_rate(1e-2)),
 }
 
 

@@ -11,26 +11,26 @@ many small leaves runs as fast as one flat buffer.
 There is nothing to call: ``gradtx.make_step(gradtx.adam(1e-3))`` (or
 ``gradtx.update_and_apply`` inside your own jitted step) runs the kernel whenever it
 applies: on CPU, float32 params/gradients/state, and a transformation that ends in a
-covered optimiser (``adam``, ``adamw``, ``nadam``, ``yogi``, ``amsgrad``, ``sgd`` with
-momentum, ``adagrad``, ``rmsprop`` not centred, or the same building blocks chained by
-hand), after any other links such as ``clip_by_global_norm`` (those run first, in pure
-JAX). Recognition reads the description each gradtx constructor attaches to what it
-returns (``tx.update.spec``, a :class:`gradtx.base.TransformSpec`); :func:`explain`
-says what a step will do and why. Anything else, and every non-CPU backend, runs the
-pure-JAX step, which stays the reference; ``GRADTX_DISABLE_NATIVE=1`` turns the kernel
-off.
+covered optimiser (``adam``, ``adamw``, ``nadam``, ``nadamw``, ``yogi``, ``amsgrad``,
+``lion``, ``adamax``, ``adamaxw``, ``adabelief``, ``radam``, ``sgd`` with momentum,
+``adagrad``, ``rmsprop`` not centred, or the same building blocks chained by hand), after
+any other links such as ``clip_by_global_norm`` (those run first, in pure JAX).
+Recognition reads the description each gradtx constructor attaches to what it returns
+(``tx.update.spec``, a :class:`gradtx.base.TransformSpec`); :func:`explain` says what a
+step will do and why. Anything else, and every non-CPU backend, runs the pure-JAX step,
+which stays the reference; ``GRADTX_DISABLE_NATIVE=1`` turns the kernel off.
 
 Numbers: the same operation order as the jitted pure-JAX steps (bias corrections
 multiplied as ``1/c``; fused multiply-add where XLA's CPU code uses it), so results agree
 to the last bit or within a few ulp; tests check rtol 1e-6 against the pure-JAX step and
 the float64 NumPy references.
 
-Limits: float32 only; ``mu_dtype``, centred RMSProp, AdaBound/AMSBound and Adadelta run
-in pure JAX; not differentiable; sharded parameters are treated as a single-device custom
-call (XLA gathers them), so use the pure-JAX step for sharded training
-(``GRADTX_DISABLE_NATIVE=1`` or ``jit`` of ``tx.update`` yourself). This is a gradtx
-extension: optax has no native kernels; torch's ``fused=True`` optimisers are the
-analogue.
+Limits: float32 only; ``mu_dtype``, centred RMSProp, Lion's ``"smooth"``/``"refined"``
+modes, AdaBound/AMSBound and Adadelta run in pure JAX; not differentiable; sharded
+parameters are treated as a single-device custom call (XLA gathers them), so use the
+pure-JAX step for sharded training (``GRADTX_DISABLE_NATIVE=1`` or ``jit`` of
+``tx.update`` yourself). This is a gradtx extension: optax has no native kernels; torch's
+``fused=True`` optimisers are the analogue.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Covered tails (the kernel rule in brackets):
   NAdam(W) (``mu_dtype`` unset);
 * ``scale_by_yogi`` + ``scale_by_learning_rate``: Yogi;
 * ``scale_by_amsgrad`` + ``scale_by_learning_rate``: AMSGrad;
+* ``scale_by_lion`` (``mode="hard"``), ``scale_by_adamax``, ``scale_by_belief`` or
+  ``scale_by_radam`` [+ ``add_decayed_weights``] + ``scale_by_learning_rate``: Lion,
+  AdaMax(W), AdaBelief, RAdam (and their ``nesterov=True`` forms);
 * ``trace`` + ``scale_by_learning_rate``: SGD with (Nesterov) momentum;
 * ``scale_by_rss`` + ``scale_by_learning_rate``: Adagrad;
 * ``scale_by_rms`` (not centred) + ``scale_by_learning_rate``: RMSProp.
@@ -39,6 +42,8 @@ from gradtx.transforms import (
     MaskedState,
     ScaleByAdamState,
     ScaleByAmsgradState,
+    ScaleByBeliefState,
+    ScaleByLionState,
     ScaleByRmsState,
     ScaleByRssState,
     ScaleByScheduleState,
@@ -46,13 +51,15 @@ from gradtx.transforms import (
     WeightDecayState,
 )
 from gradtx.transforms._modifiers import _full_mask
+from gradtx.transforms._radam import rectification
 from gradtx.tree._core import bias_correction, global_norm, safe_increment
 
-NUM_RULE_SCAL = 11  # a rule's scalars per leaf; then the folded link's d and c
-NUM_SCAL = 13  # kernels.cc: kNumScal
+NUM_RULE_SCAL = 13  # a rule's scalars per leaf; then the folded link's d and c
+NUM_SCAL = 15  # kernels.cc: kNumScal
 
 # kernels.cc's Rule enum
-ADAM, YOGI, NADAM, AMSGRAD, TRACE, NESTEROV, RSS, RMS_EPS_IN, RMS_EPS_OUT = range(9)
+(ADAM, YOGI, NADAM, AMSGRAD, TRACE, NESTEROV, RSS, RMS_EPS_IN, RMS_EPS_OUT, LION, ADAMAX,
+ BELIEF, RADAM) = range(13)
 
 
 class _Link(NamedTuple):
@@ -117,6 +124,27 @@ def _row(*xs: Any) -> list[jax.Array]:
     return row + [jnp.float32(0)] * (NUM_RULE_SCAL - len(row))
 
 
+def _decayed_rows(decay: TransformSpec | None, wd_state: Any, params: Any,
+                  row: Callable[[Any], list[Any]]) -> tuple[list[list[Any]], list[Any]]:
+    """(a row per leaf, [add_decayed_weights' new state] or []): ``row(wd)`` where the
+    decay applies (``row(0.0)`` elsewhere, and everywhere without a decay link)."""
+    treedef = jax.tree.structure(params)
+    n = treedef.num_leaves
+    plain = row(0.0)
+    if decay is None:
+        return [plain] * n, []
+    wd = decay.hyperparams["weight_decay"]
+    inner = wd_state.inner_state if isinstance(wd_state, MaskedState) else wd_state
+    if callable(wd):  # a schedule: its count is in the state
+        wd = wd(inner.count)
+        inner = WeightDecayState(count=safe_increment(inner.count))
+    new = wd_state._replace(inner_state=inner) if isinstance(wd_state, MaskedState) else inner
+    mask = decay.hyperparams["mask"]
+    flags = [True] * n if mask is None else treedef.flatten_up_to(_full_mask(mask, params))
+    decayed = row(wd)
+    return [decayed if f else plain for f in flags], [new]
+
+
 def _adam_family(specs: list[TransformSpec], params: Any) -> _Kernel | None:
     first, lr_spec = specs[0], specs[-1]
     h = first.hyperparams
@@ -148,30 +176,69 @@ def _adam_family(specs: list[TransformSpec], params: Any) -> _Kernel | None:
         ic1n = 1 / bias_correction(b1, safe_increment(count)) if rule == NADAM else 0.0
         step, lr_state = _learning_rate(lr_spec, states[-1])
         head = (1 - b1, b1, 1 - b2, b2, 1 / c1, 1 / c2, h["eps"], h["eps_root"], step)
-        treedef = jax.tree.structure(params)
-        n = treedef.num_leaves
-        new = [s._replace(count=count)]
-        rows = [_row(*head, 0.0, ic1n)] * n
-        if decay is not None:
-            wd_spec, wd_state = decay, states[1]
-            wd = wd_spec.hyperparams["weight_decay"]
-            inner = wd_state.inner_state if isinstance(wd_state, MaskedState) else wd_state
-            if callable(wd):  # a schedule: its count is in the state
-                wd = wd(inner.count)
-                inner = WeightDecayState(count=safe_increment(inner.count))
-            new.append(wd_state._replace(inner_state=inner)
-                       if isinstance(wd_state, MaskedState) else inner)
-            mask = wd_spec.hyperparams["mask"]
-            flags = [True] * n if mask is None else treedef.flatten_up_to(_full_mask(mask, params))
-            decayed = _row(*head, wd, ic1n)
-            rows = [decayed if f else r for f, r in zip(flags, rows, strict=True)]
-        return rows, new + [lr_state]
+        rows, wd_new = _decayed_rows(decay, states[1] if decay else None, params,
+                                     lambda wd: _row(*head, wd, ic1n))
+        return rows, [s._replace(count=count), *wd_new, lr_state]
 
     def rebuild(states, new_moments):
         s = states[0]
         fields = dict(mu=new_moments[0], nu=new_moments[1])
         if rule == AMSGRAD:
             fields["nu_max"] = new_moments[2]
+        return [s._replace(**fields), *states[1:]]
+
+    mask = decay.hyperparams["mask"] if decay is not None else None
+    return _Kernel(rule, moments, scalars, rebuild, mask)
+
+
+def _elementwise(specs: list[TransformSpec], params: Any) -> _Kernel | None:
+    """Lion (``mode="hard"``), AdaMax, AdaBelief and RAdam [+ ``add_decayed_weights``]
+    + ``scale_by_learning_rate``: the Adam family's row of scalars (kernels.cc), RAdam's
+    rectification factor and switch computed here, once per step."""
+    first, lr_spec = specs[0], specs[-1]
+    h = first.hyperparams
+    decay = specs[1] if len(specs) == 3 else None
+    if first.name == "scale_by_lion":
+        if h["mode"] != "hard" or h["mu_dtype"] not in (None, jnp.float32):
+            return None
+        rule = LION
+    elif first.name == "scale_by_adamax":
+        rule = ADAMAX
+    elif first.name == "scale_by_belief":
+        rule = BELIEF
+    elif first.name == "scale_by_radam":
+        rule = RADAM
+    else:
+        return None
+    b1, b2 = h["b1"], h["b2"]
+    nesterov = h.get("nesterov", False)
+
+    def moments(states):
+        s = states[0]
+        return [s.mu] if rule == LION else [s.mu, s.nu]
+
+    def scalars(states, params):
+        s = states[0]
+        count = safe_increment(s.count)
+        step, lr_state = _learning_rate(lr_spec, states[-1])
+        if rule == LION:
+            head = (1 - b1, b1, 1 - b2, b2, 0.0, 0.0, 0.0, 0.0, step)
+            tail = (0.0, 0.0, 0.0)
+        else:
+            c1, c2 = bias_correction(b1, count), bias_correction(b2, count)
+            ic1n = 1 / bias_correction(b1, safe_increment(count)) if nesterov else 0.0
+            r, rect = rectification(b2, count, h["threshold"]) if rule == RADAM else (0.0, 0.0)
+            head = (1 - b1, b1, 1 - b2, b2, 1 / c1, 1 / c2, h["eps"], h.get("eps_root", 0.0),
+                    step)
+            tail = (ic1n, r, rect)
+        rows, wd_new = _decayed_rows(decay, states[1] if decay else None, params,
+                                     lambda wd: _row(*head, wd, *tail))
+        return rows, [s._replace(count=count), *wd_new, lr_state]
+
+    def rebuild(states, new_moments):
+        s = states[0]
+        fields = dict(mu=new_moments[0]) if rule == LION else dict(
+            mu=new_moments[0], nu=new_moments[1])
         return [s._replace(**fields), *states[1:]]
 
     mask = decay.hyperparams["mask"] if decay is not None else None
@@ -227,6 +294,10 @@ _STATE_TYPES = {
     "trace": TraceState,
     "scale_by_rss": ScaleByRssState,
     "scale_by_rms": ScaleByRmsState,
+    "scale_by_lion": ScaleByLionState,
+    "scale_by_adamax": ScaleByAdamState,
+    "scale_by_belief": ScaleByBeliefState,
+    "scale_by_radam": ScaleByAdamState,
     "add_decayed_weights": (WeightDecayState, EmptyState, MaskedState),
     "scale_by_learning_rate": (EmptyState, ScaleByScheduleState),
 }
@@ -246,7 +317,8 @@ def _match_tail(links: list[_Link], states: list[Any], params: Any) -> tuple[int
             continue
         if length == 3 and specs[1].name != "add_decayed_weights":
             continue
-        kernel = _adam_family(specs, params) or _one_state(specs, params)
+        kernel = (_adam_family(specs, params) or _elementwise(specs, params)
+                  or _one_state(specs, params))
         if kernel is not None:
             return len(links) - length, kernel
     return None
@@ -274,7 +346,7 @@ def plan(tx: Any, params: Params, grads: Updates, state: OptState) -> Plan | str
     found = _match_tail(links, states, params)
     if found is None:
         return ("tx does not end in a covered optimiser (adam, adamw, nadam, yogi, amsgrad, "
-                "sgd with momentum, adagrad, rmsprop)")
+                "lion, adamax, adabelief, radam, sgd with momentum, adagrad, rmsprop)")
     start, kernel = found
     tail_states = states[start:]
     treedef = jax.tree.structure(params)

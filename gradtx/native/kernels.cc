@@ -9,7 +9,9 @@
 // then for each leaf p, g, s_1..s_S (S = num_state state arrays). Results: for each leaf
 // p', s_1'..s_S', aliased to the inputs (input_output_aliases), so the update is in place.
 // The `rule` attribute names the per-element rule (enum Rule below); the scalars are:
-//   Adam family: [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd, 1/c1(t+1), d, c]
+//   Adam family: [1-b1, b1, 1-b2, b2, 1/c1, 1/c2, eps, eps_root, -lr, wd, 1/c1(t+1), r, rect,
+//                 d, c]  (Lion, AdaMax, AdaBelief and RAdam use the same slots; r and rect
+//                 are RAdam's rectification factor and its switch, 1 or 0)
 //   one state:   [k0, k1, k2, k3, -lr, 0, ..., d, c]   (k's as in one_state_range)
 // and each rule reads the gradient as (g / d) * c: a clip_by_global_norm (d = the norm,
 // c = max_norm) or scale(c) link folded into the kernel, with the same rounding as the
@@ -29,7 +31,7 @@ using Res = ffi::ResultBuffer<ffi::F32>;  // an f32 result (aliased to an operan
 
 namespace {
 
-constexpr int64_t kNumScal = 13;
+constexpr int64_t kNumScal = 15;
 constexpr int64_t kMaxState = 3;
 
 enum Rule : int32_t {
@@ -42,11 +44,16 @@ enum Rule : int32_t {
   kRss = 6,        // scale_by_rss (Adagrad)            (S = 1)
   kRmsEpsIn = 7,   // scale_by_rms, eps in the root     (S = 1)
   kRmsEpsOut = 8,  // scale_by_rms, eps outside         (S = 1)
+  kLion = 9,       // scale_by_lion (mode="hard")        (S = 1: mu)
+  kAdamax = 10,    // scale_by_adamax                   (S = 2: mu, nu)
+  kBelief = 11,    // scale_by_belief                   (S = 2: mu, nu)
+  kRadam = 12,     // scale_by_radam                    (S = 2: mu, nu)
 };
 
 int64_t num_state(int32_t rule) {
   switch (rule) {
-    case kAdam: case kYogi: case kNadam: return 2;
+    case kAdam: case kYogi: case kNadam: case kAdamax: case kBelief: case kRadam: return 2;
+    case kLion: return 1;
     case kAmsgrad: return 3;
     case kTrace: case kNesterov: case kRss: case kRmsEpsIn: case kRmsEpsOut: return 1;
     default: return -1;
@@ -95,7 +102,9 @@ inline float grad(const float* __restrict g, int64_t i, float d, float c) {
   }
 }
 
-struct AdamScal { float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd, ic1n, d, c; };
+struct AdamScal {
+  float omb1, b1, omb2, b2, ic1, ic2, eps, eps_root, neg_lr, wd, ic1n, r, rect, d, c;
+};
 
 // Adam; Yogi's second moment v - (1-b2) sign(v - g^2) g^2 (sign(0) = 0); NAdam's first
 // moment estimate b1 m_t / c1(t+1) + (1-b1) g_t / c1(t). Decay: AdamW's decoupled weight
@@ -179,13 +188,122 @@ struct Leaf {
   int64_t n;
 };
 
+// Lion (mode "hard"): u = sign((1-b1) g + b1 m) (NaN-propagating, as jnp.sign),
+// m <- (1-b2) g + b2 m; decay as AdamW.
+template <bool Decay, bool Scaled>
+void lion_range(const float* __restrict g, float* __restrict p, float* __restrict m,
+                int64_t lo, int64_t hi, const AdamScal& s) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = grad<Scaled>(g, i, s.d, s.c);
+    const float ci = s.omb1 * gi + s.b1 * m[i];
+    float u = ci > 0.0f ? 1.0f : (ci < 0.0f ? -1.0f : ci);
+    if (Decay) u = u + s.wd * p[i];
+    p[i] = p[i] + s.neg_lr * u;
+    m[i] = s.omb2 * gi + s.b2 * m[i];
+  }
+}
+
+// AdaMax: v <- max(|g| + eps, b2 v) (NaN-propagating, as jnp.maximum), u = m / c1 / v.
+template <bool Decay, bool Scaled>
+void adamax_range(const float* __restrict g, float* __restrict p, float* __restrict m,
+                  float* __restrict v, int64_t lo, int64_t hi, const AdamScal& s) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = grad<Scaled>(g, i, s.d, s.c);
+    const float mn = s.omb1 * gi + s.b1 * m[i];
+    const float a = std::fabs(gi) + s.eps;
+    const float b = s.b2 * v[i];
+    const float vn = (a > b || a != a) ? a : b;
+    float u = (mn * s.ic1) / vn;
+    if (Decay) u = u + s.wd * p[i];
+    p[i] = p[i] + s.neg_lr * u;
+    m[i] = mn;
+    v[i] = vn;
+  }
+}
+
+// AdaBelief (K = kBelief): s <- (1-b2)(g - m_t)^2 + b2 s + eps_root; RAdam (K = kRadam):
+// Adam's moments, u = r m_hat / (sqrt(v_hat + eps_root) + eps) when rectified, else
+// m_hat (Rect = false). Nesterov: NAdam's m_hat, as adam_range's kNadam.
+template <int32_t K, bool Nesterov, bool Rect, bool Decay, bool Scaled>
+void belief_radam_range(const float* __restrict g, float* __restrict p, float* __restrict m,
+                        float* __restrict v, int64_t lo, int64_t hi, const AdamScal& s) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float gi = grad<Scaled>(g, i, s.d, s.c);
+    const float mn = s.omb1 * gi + s.b1 * m[i];
+    float vn;
+    if constexpr (K == kBelief) {
+      const float e = gi - mn;
+      vn = (s.omb2 * (e * e) + s.b2 * v[i]) + s.eps_root;
+    } else {
+      vn = s.omb2 * (gi * gi) + s.b2 * v[i];
+    }
+    const float mh = Nesterov ? s.b1 * mn * s.ic1n + s.omb1 * gi * s.ic1 : mn * s.ic1;
+    float u;
+    if constexpr (K == kBelief) {
+      u = mh / (std::sqrt(vn * s.ic2) + s.eps);
+    } else if constexpr (Rect) {
+      u = s.r * mh / (std::sqrt(vn * s.ic2 + s.eps_root) + s.eps);
+    } else {
+      u = mh;
+    }
+    if (Decay) u = u + s.wd * p[i];
+    p[i] = p[i] + s.neg_lr * u;
+    m[i] = mn;
+    v[i] = vn;
+  }
+}
+
+template <int32_t K, bool Nesterov, bool Rect, bool Scaled>
+void belief_radam_as(const Leaf& l, int64_t lo, int64_t hi, const AdamScal& s) {
+  if (s.wd != 0.0f) {
+    belief_radam_range<K, Nesterov, Rect, true, Scaled>(l.g, l.x[0], l.x[1], l.x[2], lo, hi, s);
+  } else {
+    belief_radam_range<K, Nesterov, Rect, false, Scaled>(l.g, l.x[0], l.x[1], l.x[2], lo, hi, s);
+  }
+}
+
+// The rules of issue 14 (Lion, AdaMax, AdaBelief, RAdam), each with or without decay.
+template <bool Scaled>
+void run_elementwise_range(int32_t rule, const Leaf& l, int64_t lo, int64_t hi,
+                           const AdamScal& s) {
+  const bool decay = s.wd != 0.0f, nesterov = s.ic1n != 0.0f;
+  float* p = l.x[0];
+  switch (rule) {
+    case kLion:
+      if (decay) lion_range<true, Scaled>(l.g, p, l.x[1], lo, hi, s);
+      else lion_range<false, Scaled>(l.g, p, l.x[1], lo, hi, s);
+      break;
+    case kAdamax:
+      if (decay) adamax_range<true, Scaled>(l.g, p, l.x[1], l.x[2], lo, hi, s);
+      else adamax_range<false, Scaled>(l.g, p, l.x[1], l.x[2], lo, hi, s);
+      break;
+    case kBelief:
+      if (nesterov) belief_radam_as<kBelief, true, true, Scaled>(l, lo, hi, s);
+      else belief_radam_as<kBelief, false, true, Scaled>(l, lo, hi, s);
+      break;
+    default:  // kRadam
+      if (s.rect != 0.0f) {
+        if (nesterov) belief_radam_as<kRadam, true, true, Scaled>(l, lo, hi, s);
+        else belief_radam_as<kRadam, false, true, Scaled>(l, lo, hi, s);
+      } else {
+        if (nesterov) belief_radam_as<kRadam, true, false, Scaled>(l, lo, hi, s);
+        else belief_radam_as<kRadam, false, false, Scaled>(l, lo, hi, s);
+      }
+      break;
+  }
+}
+
 template <bool Scaled>
 void run_range_as(int32_t rule, const Leaf& l, int64_t lo, int64_t hi) {
   const float* c = l.scal;
   float* p = l.x[0];
-  if (rule == kAdam || rule == kYogi || rule == kNadam || rule == kAmsgrad) {
-    const AdamScal s{c[0], c[1], c[2], c[3], c[4],  c[5], c[6],
-                     c[7], c[8], c[9], c[10], c[11], c[12]};
+  if (rule == kAdam || rule == kYogi || rule == kNadam || rule == kAmsgrad || rule >= kLion) {
+    const AdamScal s{c[0], c[1], c[2],  c[3],  c[4],  c[5],  c[6], c[7],
+                     c[8], c[9], c[10], c[11], c[12], c[13], c[14]};
+    if (rule >= kLion) {
+      run_elementwise_range<Scaled>(rule, l, lo, hi, s);
+      return;
+    }
     const bool decay = s.wd != 0.0f;
     switch (rule) {
       case kYogi: adam_range<kYogi, false, Scaled>(l.g, p, l.x[1], l.x[2], lo, hi, s); break;
@@ -201,7 +319,7 @@ void run_range_as(int32_t rule, const Leaf& l, int64_t lo, int64_t hi) {
     }
     return;
   }
-  const OneScal k{c[0], c[1], c[2], c[3], c[4], c[11], c[12]};
+  const OneScal k{c[0], c[1], c[2], c[3], c[4], c[13], c[14]};
   switch (rule) {
     case kTrace: one_state_range<kTrace, Scaled>(l.g, p, l.x[1], lo, hi, k); break;
     case kNesterov: one_state_range<kNesterov, Scaled>(l.g, p, l.x[1], lo, hi, k); break;
@@ -212,7 +330,7 @@ void run_range_as(int32_t rule, const Leaf& l, int64_t lo, int64_t hi) {
 }
 
 void run_range(int32_t rule, const Leaf& l, int64_t lo, int64_t hi) {
-  if (l.scal[11] != 1.0f || l.scal[12] != 1.0f) {
+  if (l.scal[kNumScal - 2] != 1.0f || l.scal[kNumScal - 1] != 1.0f) {
     run_range_as<true>(rule, l, lo, hi);
   } else {
     run_range_as<false>(rule, l, lo, hi);

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, with_spec
 from gradtx.transforms._adam import ScaleByAdamState
 from gradtx.tree._core import (
     bias_correction,
@@ -79,7 +79,9 @@ def scale_by_adamax(
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_adamax", b1=b1, b2=b2, eps=eps
+    )
 
 
 __all__ = ["scale_by_adamax"]

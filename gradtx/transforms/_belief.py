@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, with_spec
 from gradtx.transforms._radam import first_moment_estimate
 from gradtx.tree._core import (
     bias_correction,
@@ -96,7 +96,10 @@ def scale_by_belief(
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
         return out[0], ScaleByBeliefState(count=count, mu=out[1], nu=out[2])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_belief", b1=b1, b2=b2, eps=eps,
+        eps_root=eps_root, nesterov=nesterov
+    )
 
 
 __all__ = ["ScaleByBeliefState", "scale_by_belief"]

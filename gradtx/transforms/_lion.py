@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, with_spec
 from gradtx.tree._core import (
     check_updates,
     compute_dtype,
@@ -101,7 +101,10 @@ def scale_by_lion(
         out = map_outputs(one, updates, state.mu) or (updates, state.mu)
         return out[0], ScaleByLionState(count=safe_increment(state.count), mu=out[1])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_lion", b1=b1, b2=b2,
+        mu_dtype=mu_dtype, mode=mode, smooth_beta=smooth_beta
+    )
 
 
 __all__ = ["ScaleByLionState", "scale_by_lion"]

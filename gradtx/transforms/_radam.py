@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation
+from gradtx.base import GradientTransformation, with_spec
 from gradtx.transforms._adam import ScaleByAdamState
 from gradtx.tree._core import (
     bias_correction,
@@ -53,6 +53,14 @@ def rho(b2: float, count: jax.Array) -> jax.Array:
     closed = 1.0 - x / jnp.expm1(jnp.maximum(x, 1.0))
     h = jnp.where(x < 1.0, series, closed)
     return jnp.float32(const) + jnp.float32(2.0 / a) * h
+
+
+def rectification(b2: float, count: jax.Array, threshold: float) -> tuple[jax.Array, jax.Array]:
+    """RAdam's ``(r_t, rho_t >= threshold)`` for the step ``count`` (already incremented)."""
+    ro_inf = 2.0 / (1.0 - b2) - 1.0
+    ro = rho(b2, count)
+    ratio = (ro - 4.0) * (ro - 2.0) * ro_inf / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro)
+    return jnp.sqrt(jnp.maximum(ratio, 0.0)), ro >= threshold
 
 
 def first_moment_estimate(b1, m_new, g, c1, c1_next, nesterov: bool) -> jax.Array:
@@ -127,7 +135,6 @@ def scale_by_radam(
     _checks.non_negative("eps", eps)
     _checks.non_negative("eps_root", eps_root)
     _checks.non_negative("threshold", threshold)
-    ro_inf = 2.0 / (1.0 - b2) - 1.0
 
     def init_fn(params):
         return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
@@ -138,10 +145,7 @@ def scale_by_radam(
         count = safe_increment(state.count)
         c1, c2 = bias_correction(b1, count), bias_correction(b2, count)
         c1_next = bias_correction(b1, safe_increment(count)) if nesterov else None
-        ro = rho(b2, count)
-        ratio = (ro - 4.0) * (ro - 2.0) * ro_inf / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro)
-        r = jnp.sqrt(jnp.maximum(ratio, 0.0))
-        rectify = ro >= threshold
+        r, rectify = rectification(b2, count, threshold)
 
         def one(g, m, v):
             m_new, v_new = ema(g, m, b1, 1), ema(g, v, b2, 2)
@@ -153,7 +157,10 @@ def scale_by_radam(
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
-    return GradientTransformation(init_fn, update_fn)
+    return with_spec(
+        GradientTransformation(init_fn, update_fn), "scale_by_radam", b1=b1, b2=b2, eps=eps,
+        eps_root=eps_root, threshold=threshold, nesterov=nesterov
+    )
 
 
 __all__ = ["scale_by_radam"]

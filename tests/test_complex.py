@@ -65,9 +65,6 @@ REJECTS_COMPLEX = {
 _NDIM = "the row picks leaves by ndim, and the split leaf has one more axis (test artefact)"
 _BLOCK = "a per-block mean counts a complex element once, the split counts 2 coordinates"
 DIFFERS_FROM_SPLIT: dict[str, str] = {
-    "sign_sgd": "jnp.sign(z) = z/|z| for complex, not the sign of each part (open)",
-    "signum": "jnp.sign(z) = z/|z| for complex, not the sign of each part (open)",
-    "scale_by_sign": "jnp.sign(z) = z/|z| for complex, not the sign of each part (open)",
     "lars_masked_nesterov": _NDIM,
     "masked": _NDIM,
     "partition": _NDIM,
@@ -80,10 +77,7 @@ DIFFERS_FROM_SPLIT: dict[str, str] = {
     "centralize": _BLOCK,
     "scale_by_distance_over_gradients": _BLOCK,
     "keep_params_nonnegative": "non-negativity of a complex value: its real part only (open)",
-    "ema_no_debias": "accumulator_dtype=float32 given for a complex parameter (open)",
     "measure_with_ema": "the row measures |z|, the split |Re|, |Im| (test artefact)",
-    "MultiSteps_skip_accumulator_dtype": "accumulator_dtype=float32 for a complex parameter "
-    "(open: the imaginary part should not be dropped)",
 }
 # monitor's state tree changes after its first update (as optax's), so no lax.scan runs it
 SCAN_UNFRIENDLY = {"monitor": "its state tree grows after the first update, as optax's"}

@@ -19,10 +19,12 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, OptState, Params, Updates, _as_transformation
 from gradtx.schedules._inject import own_buffers
 from gradtx.tree._core import (
+    MOMENT,
     cast_like,
     check_updates,
     compute_dtype,
     safe_increment,
+    state_dtype,
     zero_count,
     zeros_like,
 )
@@ -170,7 +172,10 @@ class MultiSteps:
             )
 
     def _acc_dtype_for(self, p: Any) -> Any:
-        return compute_dtype(p) if self._acc_dtype is None else self._acc_dtype
+        if self._acc_dtype is None:
+            return compute_dtype(p)
+        # a complex parameter's accumulator stays complex (both parts are gradients)
+        return state_dtype(jnp.result_type(p), MOMENT, self._acc_dtype)
 
     @property
     def inner_opt(self) -> GradientTransformation:

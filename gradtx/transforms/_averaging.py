@@ -22,13 +22,14 @@ from gradtx.base import (
     stateless,
 )
 from gradtx.tree._core import (
+    MOMENT,
     bias_correction,
     cast_like,
     check_updates,
     safe_increment,
+    state_like,
     update_moment,
     zero_count,
-    zeros_like,
 )
 
 
@@ -76,7 +77,8 @@ def ema(
     accumulator_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 
     def init_fn(params):
-        return EmaState(count=zero_count(), ema=zeros_like(params, accumulator_dtype))
+        # a complex parameter's average stays complex (accumulator_dtype sets its precision)
+        return EmaState(count=zero_count(), ema=state_like(params, MOMENT, accumulator_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

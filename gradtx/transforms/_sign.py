@@ -47,7 +47,9 @@ def scale_by_sign() -> GradientTransformation:
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         check_updates(updates)
-        return jax.tree.map(jnp.sign, updates), state
+        # per part for a complex leaf (the real split's signs), as every elementwise rule
+        signs = map_outputs(lambda g: (jnp.sign(g),), updates)
+        return (signs[0] if signs else updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update_fn)
 

@@ -69,14 +69,10 @@ DIFFERS_FROM_SPLIT: dict[str, str] = {
     "masked": _NDIM,
     "partition": _NDIM,
     "freeze": _NDIM,
-    "adafactor": "factored moments follow the leaf's shape; the split adds an axis",
-    "adafactor_momentum_wd": "factored moments follow the leaf's shape; the split adds an axis",
-    "scale_by_param_block_rms": _BLOCK,
-    "clip_by_block_rms": _BLOCK,
+    "adafactor_momentum_wd": "1e-3 relative difference, not explained yet (open)",
     "adaptive_grad_clip": _BLOCK,
     "centralize": _BLOCK,
     "scale_by_distance_over_gradients": _BLOCK,
-    "keep_params_nonnegative": "non-negativity of a complex value: its real part only (open)",
     "measure_with_ema": "the row measures |z|, the split |Re|, |Im| (test artefact)",
 }
 # monitor's state tree changes after its first update (as optax's), so no lax.scan runs it
@@ -280,8 +276,8 @@ def test_exclusion_sets_name_rows():
 @pytest.mark.parametrize("row_id", TABLE)
 def test_complex_equals_real_split(row_id):
     runs, _ = _results()[row_id]
-    if row_id in DIFFERS_FROM_SPLIT:
-        assert _max_diff(runs["complex"], runs["split"]) > 1e-3, row_id
+    if row_id in DIFFERS_FROM_SPLIT:  # the set is exact: these really differ
+        assert _max_diff(runs["complex"], runs["split"]) > 10 * RTOL, row_id
         return
     _close(runs["complex"], runs["split"])
     if row_id in WRAPPED_ROWS:  # optax.contrib's wrapper for the same convention

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation
-from gradtx.tree._core import check_updates
+from gradtx.tree._core import check_updates, mean_abs_sq
 from gradtx.tree._math import tree_norm
 
 ClipState = EmptyState
@@ -86,7 +86,7 @@ def clip_by_block_rms(threshold: Any) -> GradientTransformation:
         check_updates(updates)
 
         def one(u):
-            denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(_abs_sq(u))) / threshold)
+            denom = jnp.maximum(1.0, jnp.sqrt(mean_abs_sq(u)) / threshold)
             return (u / denom).astype(u.dtype)
 
         return jax.tree.map(one, updates), state

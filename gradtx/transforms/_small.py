@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation
-from gradtx.tree._core import check_same_tree, check_updates
+from gradtx.tree._core import check_same_tree, check_updates, map_outputs
 
 NonNegativeParamsState = EmptyState
 
@@ -80,13 +80,9 @@ def keep_params_nonnegative() -> GradientTransformation:
                 "keep_params_nonnegative: update needs params (update(u, state, params))"
             )
         check_same_tree(updates, params, against="params")
-        new = jax.tree.map(
-            lambda p, u: None if p is None else jnp.where((p + u) < 0.0, -p, u),
-            params,
-            updates,
-            is_leaf=lambda x: x is None,
-        )
-        return new, state
+        # each real coordinate (both parts of a complex entry) is kept >= 0
+        new = map_outputs(lambda u, p: (jnp.where((p + u) < 0.0, -p, u),), updates, params)
+        return (new[0] if new else updates), state
 
     return GradientTransformation(_empty, update_fn)
 

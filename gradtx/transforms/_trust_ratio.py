@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation, init_empty_state
-from gradtx.tree._core import check_same_tree, check_updates, compute_dtype
+from gradtx.tree._core import check_same_tree, check_updates, compute_dtype, mean_abs_sq
 
 # optax's name for the (empty) state of scale_by_trust_ratio.
 ScaleByTrustRatioState = EmptyState
@@ -37,9 +37,8 @@ def _block_norm(x: jax.Array) -> jax.Array:
 
 
 def _block_rms(x: jax.Array) -> jax.Array:
-    x = jnp.asarray(x)
-    x = x.astype(compute_dtype(x))
-    return jnp.sqrt(jnp.mean(jnp.real(x * jnp.conj(x))))
+    """RMS over the block's real coordinates (a complex entry counts as two)."""
+    return jnp.sqrt(mean_abs_sq(x))
 
 
 def _floor(value: jax.Array, low: Any) -> jax.Array:

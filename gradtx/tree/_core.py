@@ -124,6 +124,15 @@ def abs_sq(x: Any) -> jax.Array:
     return jnp.square(x)
 
 
+def mean_abs_sq(x: Any) -> jax.Array:
+    """The mean of the squared real coordinates of ``x``: ``sum |x|^2 / n`` with ``n`` the
+    number of real coordinates (twice the size for a complex array, whose parts are two
+    coordinates, as for the real split), in at least float32; always real."""
+    x = jnp.asarray(x)
+    n = x.size * (2 if jnp.iscomplexobj(x) else 1)
+    return jnp.sum(abs_sq(x.astype(compute_dtype(x)))) / max(n, 1)
+
+
 # --- the dtype policy of optimiser state (docs/dtypes.md, "Optimiser state") ---
 #
 # A per-parameter accumulator is one of two kinds:

@@ -75,8 +75,7 @@ DIFFERS_FROM_SPLIT: dict[str, str] = {
     "scale_by_distance_over_gradients": _BLOCK,
     "measure_with_ema": "the row measures |z|, the split |Re|, |Im| (test artefact)",
 }
-# monitor's state tree changes after its first update (as optax's), so no lax.scan runs it
-SCAN_UNFRIENDLY = {"monitor": "its state tree grows after the first update, as optax's"}
+
 
 # add_noise adds noise that is drawn, not rotated: the rotated run gets the same noise.
 # (Its real-split run is equal exactly: a complex leaf's noise is the split's noise.)
@@ -235,7 +234,7 @@ def _results():
     return _all_rows(params, grads, tuple(TABLE))
 
 
-TABLE = [i for i in ROWS if i not in REJECTS_COMPLEX and i not in SCAN_UNFRIENDLY]
+TABLE = [i for i in ROWS if i not in REJECTS_COMPLEX]
 
 
 @pytest.mark.parametrize("row_id", sorted(REJECTS_COMPLEX))

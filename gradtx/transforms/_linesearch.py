@@ -322,7 +322,7 @@ def scale_by_backtracking_linesearch(
                 err = decrease_error(eta, slope, value, new_value)
                 new_grad = jax.lax.cond(
                     (err <= atol) | (s.iter_num == max_backtracking_steps),
-                    lambda p: jax.linear_transpose(jvp, p)(1.0)[0],
+                    lambda p: jax.linear_transpose(jvp, p)(jnp.ones_like(new_value))[0],
                     lambda *_: new_grad,
                     new_params,
                 )

@@ -1,6 +1,7 @@
 """Shared test settings: CPU only, small shapes, float32 (JAX's default)."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +25,24 @@ def jax_cache_env(tmp_path_factory) -> dict[str, str]:
 # The native kernels are built with warnings as errors in the tests (users' lazy builds
 # only warn).
 os.environ.setdefault("GRADTX_NATIVE_WERROR", "1")
+
+
+# Known failures, each an open instance of an issue (listed in tests/known_failures.txt
+# with the reason, and in the closing note of the session that found them). They are
+# marked xfail so the suite stays green while they are open; remove a line when it is
+# fixed (the run then reports it as XPASS until the line goes).
+_KNOWN = Path(__file__).with_name("known_failures.txt")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _KNOWN.exists():
+        return
+    reasons = {}
+    for line in _KNOWN.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            node, _, reason = line.partition("  # ")
+            reasons[node.strip()] = reason.strip() or "known failure"
+    for item in items:
+        reason = reasons.get(item.nodeid)
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))

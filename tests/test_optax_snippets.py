@@ -24,6 +24,9 @@ import pytest
 
 import gradtx
 
+# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
+pytestmark = pytest.mark.slow
+
 RTOL, ATOL = 1e-5, 1e-7
 
 # Shared by every snippet: a tiny linear regression / classification problem.
@@ -31,9 +34,6 @@ PRELUDE = """
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-# Slow (many compiles): deselect with -m "not slow" for the fast core; CI runs it.
-pytestmark = pytest.mark.slow
 
 x = jnp.linspace(-1.0, 1.0, 12, dtype=jnp.float32).reshape(4, 3)
 y = jnp.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 0.0], [2.0, 1.0]])

@@ -263,6 +263,7 @@ __version__ = "0.1.0"
 # import datasets``), imported on first use: they need extras (flax) or belong to the demo.
 _LAZY_MODULES = {
     "checkpoint": "gradtx.training.checkpoint",
+    "contrib": "gradtx.contrib",
     "datasets": "gradtx.demo.datasets",
     "lr_finder": "gradtx.training.lr_finder",
     "batch_size": "gradtx.training.batch_size",

@@ -149,6 +149,7 @@ def test_bad_input():
         (dict(smoothing=0.0), ValueError, "smoothing must be in"),
         (dict(smoothing=1.5), ValueError, "smoothing must be in"),
         (dict(diverge_threshold=1.0), ValueError, "diverge_threshold must be in"),
+        (dict(progress="yes"), TypeError, "progress must be True, False or None, got 'yes'"),
     ]
     for kwargs, err, msg in bad:
         with pytest.raises(err, match=msg):
@@ -161,6 +162,20 @@ def test_bad_input():
         gradtx.lr_range_test(quadratic, p, sgd, 3)
     with pytest.raises(ValueError, match="batches is empty"):
         gradtx.lr_range_test(quadratic, p, sgd, [])
+
+
+def test_progress_bar_on_request_quiet_by_default(capsys):
+    """``progress=True`` draws a tqdm bar on stderr; the default is quiet when stderr is
+    not a terminal (pytest's capture); the numbers do not depend on it."""
+    runs = {}
+    for progress in (True, None):
+        runs[progress] = gradtx.lr_range_test(
+            quadratic, {"x": jnp.float32(X0)}, lambda lr: gradtx.sgd(lr), [None],
+            num_steps=20, max_lr=1.0, progress=progress)
+        runs[progress, "err"] = capsys.readouterr().err
+    assert "LR range test" in runs[True, "err"] and "step" in runs[True, "err"]
+    assert runs[None, "err"] == ""
+    np.testing.assert_array_equal(runs[True].losses, runs[None].losses)
 
 
 def test_suggestions_skip_the_noisy_first_points():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -129,6 +130,21 @@ def _holds_injected_lr(state: Any) -> bool:
     )
 
 
+def _progress_bar(progress: bool | None, total: int) -> Any:
+    """A tqdm bar on stderr, or ``None`` (see ``lr_range_test``'s ``progress``)."""
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if progress:
+            raise ImportError("progress=True needs tqdm (pip install tqdm)") from None
+        return None
+    return tqdm(total=total, desc="LR range test", unit="step", leave=False)
+
+
 def lr_range_test(
     loss_fn: Callable[[Params, Any], jax.Array],
     params: Params,
@@ -143,6 +159,7 @@ def lr_range_test(
     plot: bool = False,
     *,
     base_lr: float | None = None,
+    progress: bool | None = None,
 ) -> LRRangeTestResult:
     r"""Runs the learning-rate range test and suggests a learning rate.
 
@@ -214,6 +231,10 @@ def lr_range_test(
             the optimiser is built at the start lr and the finder changes
             ``param_group["lr"]``. Default: the first positive lr of the sweep. An
             explicit ``base_lr`` in the optimiser wins.
+        progress: keyword-only; a tqdm progress bar on stderr showing the lr and the
+            smoothed loss. ``None`` (default): shown when stderr is a terminal and tqdm is
+            installed, so scripts and logs stay quiet; ``True``: always (raises
+            ``ImportError`` without tqdm; in a notebook pass ``True``); ``False``: never.
 
     Returns:
         An :class:`LRRangeTestResult` of NumPy float64 arrays with one entry per step
@@ -229,6 +250,7 @@ def lr_range_test(
             ``num_steps``, ``smoothing``, ``diverge_threshold`` or ``base_lr`` out of
             range; ``min_lr`` and ``max_lr`` too close for ``num_steps`` distinct lrs;
             ``batches`` is empty.
+        ImportError: ``progress=True`` without tqdm installed.
 
     References:
         Smith, *Cyclical Learning Rates for Training Neural Networks*, WACV 2017
@@ -316,6 +338,7 @@ def lr_range_test(
     losses: list[float] = []
     smoothed: list[float] = []
     stopped = False
+    bar = _progress_bar(progress, int(num_steps))
     for i in range(num_steps):
         next_lr = lrs[i + 1] if i + 1 < num_steps else 0.0
         work, opt_state, loss = step(work, opt_state, next(stream), jnp.float32(next_lr))
@@ -324,11 +347,16 @@ def lr_range_test(
         s = avg / (1.0 - beta ** (i + 1))
         losses.append(loss)
         smoothed.append(s)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(lr=f"{lrs[i]:.3g}", loss=f"{s:.4g}", refresh=False)
         if not math.isfinite(s) or _diverged(s, best, diverge_threshold):
             stopped = i + 1 < num_steps
             break
         best = min(best, s)
 
+    if bar is not None:
+        bar.close()
     result_lrs = lrs[: len(losses)].copy()
     smoothed_arr = np.asarray(smoothed, np.float64)
     suggested, min_div10 = _suggestions(result_lrs, smoothed_arr, int(num_steps) // 10)

@@ -1,4 +1,4 @@
-"""Builds notebooks/schedule_sweep.ipynb (run: python notebooks/_make_schedule_sweep.py)."""
+"""The cells of notebooks/schedule_sweep.ipynb; ``_build_notebooks.py`` builds and runs it."""
 
 from pathlib import Path
 
@@ -30,11 +30,10 @@ import numpy as np
 
 import gradtx
 from gradtx import schedules
-from gradtx.demo.datasets import load_airfoil
 
 FAST = os.environ.get("GRADTX_NOTEBOOK_FAST") == "1"
 N, STEPS, HIDDEN, BATCH = (4, 30, 8, 16) if FAST else (16, 500, 32, 32)
-X, y = load_airfoil()
+X, y = gradtx.datasets.load_airfoil()
 rng = np.random.default_rng(0)
 idx = rng.integers(0, len(X), size=(STEPS, BATCH))
 data = (jnp.asarray(X[idx]), jnp.asarray(y[idx]))  # one mini-batch per step
@@ -95,15 +94,20 @@ print("losses:", result.losses.shape)"""
         """## Same numbers as N separate runs
 
 `gradtx.scan_train` is the same loop without `vmap`. Because the schedules are
-pytrees, the separate runs share one compilation too."""
+pytrees, the separate runs share one compilation too. The losses agree to float32
+rounding (the batched matmuls sum in another order, so the runs drift apart by about
+1e-4 relative over 500 steps)."""
     ),
     new_code_cell(
         """run = gradtx.scan_train(make_optimizer, loss_fn, STEPS, per_step_data=True)
 check = [0, N - 1]
 for i in check:
     single = run(scheds[i], params, data)
-    np.testing.assert_allclose(single.losses, result.losses[i], rtol=1e-4, atol=1e-6)
-print("vmapped == separate runs for copies", check)"""
+    rel = np.max(np.abs(single.losses - result.losses[i]) / np.abs(single.losses))
+    print(f"copy {i}: largest relative difference over {STEPS} losses {rel:.1e}")
+    # float32: the batched matmuls sum in another order, so the runs drift apart slowly
+    assert rel < 1e-3
+print("vmapped == separate runs (to float32 rounding) for copies", check)"""
     ),
     new_markdown_cell("## Final loss vs schedule"),
     new_code_cell(
@@ -131,16 +135,21 @@ runs (with one shared compilation, and with one compilation per schedule)."""
 ]
 
 
-def main() -> None:
+def build():
+    """The notebook, without outputs (``_build_notebooks.py`` runs it and saves them)."""
     nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"  # stable ids: rebuilding changes nothing
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def main() -> None:
     path = Path(__file__).with_name("schedule_sweep.ipynb")
-    nbformat.write(nb, path)
-    print(f"wrote {path}")
+    nbformat.write(build(), path)
+    print(f"wrote {path} (run _build_notebooks.py --execute for its outputs)")
 
 
 if __name__ == "__main__":

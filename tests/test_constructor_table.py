@@ -30,6 +30,12 @@ def test_every_public_transformation_has_a_row():
     assert not missing, f"add rows to tests/constructors.py for: {sorted(missing)}"
 
 
+def test_every_public_contrib_transformation_has_a_row():
+    covered = {n for row in C.TRANSFORMS for n in row.names}
+    missing = _public_callables(gradtx.contrib, C.NOT_CONSTRUCTORS) - covered
+    assert not missing, f"add rows to tests/constructors.py for gradtx.contrib: {sorted(missing)}"
+
+
 def test_every_public_schedule_has_a_row():
     covered = {name for name, _ in C.SCHEDULES}
     missing = _public_callables(gradtx.schedules, C.NOT_SCHEDULES) - covered

@@ -27,23 +27,70 @@ from gradtx import _checks
 
 _STATIC = "gradtx_static"
 _NESTED = "gradtx_nested"
+_CHECK = "gradtx_check"
 _INT32_MAX = int(np.iinfo(np.int32).max)
 
 T = TypeVar("T", bound=type)
 
 
-def static_field(**kwargs: Any) -> Any:
-    """A dataclass field that is static pytree metadata (part of the structure)."""
+def static_field(*, check: Callable[[str, Any], Any] | None = None, **kwargs: Any) -> Any:
+    """A dataclass field that is static pytree metadata (part of the structure).
+
+    ``check(name, value)`` returns the field's canonical value (a Python ``int``, a
+    ``tuple`` of ints, ...) or raises ``ValueError`` naming the field: :func:`integer`,
+    :func:`increasing`, :func:`choice`, :func:`boolean`. It runs once per construction,
+    before the class's cross-field checks (``_normalize``)."""
     metadata = dict(kwargs.pop("metadata", None) or {})
     metadata[_STATIC] = True
+    if check is not None:
+        metadata[_CHECK] = check
     return dataclasses.field(metadata=metadata, **kwargs)
 
 
-def nested_field(**kwargs: Any) -> Any:
+def leaf_field(check: Callable[[str, Any], None], **kwargs: Any) -> Any:
+    """A float hyperparameter (a pytree leaf) with a check beyond the one every leaf gets
+    (a real number, not NaN, not ``None``): ``check(name, value)`` raises ``ValueError``
+    for a bad concrete value and passes traced ones, e.g. ``_checks.positive``."""
+    metadata = dict(kwargs.pop("metadata", None) or {})
+    metadata[_CHECK] = check
+    return dataclasses.field(metadata=metadata, **kwargs)
+
+
+def integer(minimum: int = 1) -> Callable[[str, Any], int]:
+    """The check of a static integer field ``>= minimum`` (steps, periods)."""
+    return lambda name, value: check_int(name, value, minimum=minimum)
+
+
+def increasing(minimum: int = 0) -> Callable[[str, Any], tuple[int, ...]]:
+    """The check of a static field of strictly increasing integers (boundaries)."""
+    return lambda name, values: check_increasing(name, values, minimum=minimum)
+
+
+def choice(*options: Any) -> Callable[[str, Any], Any]:
+    """The check of a static field with a fixed set of values (a mode string)."""
+
+    def check(name: str, value: Any) -> Any:
+        check_choice(name, value, options)
+        return value
+
+    return check
+
+
+def boolean(name: str, value: Any) -> bool:
+    """The check of a static ``bool`` field."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def nested_field(*, check: Callable[[str, Any], Any] | None = None, **kwargs: Any) -> Any:
     """A dataclass field holding nested schedule(s): their leaves are this schedule's
-    leaves; the subclass's ``_normalize`` converts the value (see :func:`as_schedule`)."""
+    leaves; ``check(name, value)`` returns the value converted to schedules (e.g.
+    :func:`as_schedule`) or raises."""
     metadata = dict(kwargs.pop("metadata", None) or {})
     metadata[_NESTED] = True
+    if check is not None:
+        metadata[_CHECK] = check
     return dataclasses.field(metadata=metadata, **kwargs)
 
 
@@ -207,7 +254,9 @@ class Schedule:
 
     Subclasses are frozen dataclasses decorated with :func:`schedule_class`; fields
     made with :func:`static_field` are static, every other field is a leaf (a float,
-    a tuple of floats, or a nested schedule).
+    a tuple of floats, or a nested schedule). Each field declares its own check
+    (``static_field(check=integer())``, ``leaf_field(_checks.positive)``); every scalar
+    leaf is checked to be a real number that is not NaN.
     """
 
     # --- hooks for subclasses -------------------------------------------------------
@@ -216,8 +265,8 @@ class Schedule:
     _clamp_negative_steps = True
 
     def _normalize(self) -> None:
-        """Validates the static fields, converts them to canonical Python values, and
-        raises ``ValueError`` for bad float hyperparameters (concrete ones only)."""
+        """Checks that relate several fields (each field's own check is declared with it:
+        :func:`static_field`, :func:`leaf_field`); may set canonical values."""
 
     def _value(self, step: jax.Array) -> jax.Array:
         """The value at an ``int32`` step that is already ``>= 0``."""
@@ -246,17 +295,27 @@ class Schedule:
         object.__setattr__(self, name, value)
 
     def __post_init__(self) -> None:
+        # Each field's own check, declared with the field, in declaration order; then the
+        # checks that relate several fields (``_normalize``).
         for field in dataclasses.fields(self):
-            if _is_static(field) or field.metadata.get(_NESTED, False):
-                continue
             value = getattr(self, field.name)
-            if value is None:
+            check = field.metadata.get(_CHECK)
+            if _is_static(field) or field.metadata.get(_NESTED, False):
+                if check is not None:
+                    self._set(field.name, check(field.name, value))
                 continue
+            if value is None:
+                if field.default is None:  # an optional leaf, e.g. an end value
+                    continue
+                raise ValueError(f"{field.name} must be a number, got None")
             if isinstance(value, tuple):
                 value = tuple(_as_float_leaf(f"{field.name}[{i}]", v) for i, v in enumerate(value))
             else:
                 value = _as_float_leaf(field.name, value)
+                _checks.check_range(field.name, value)  # every scalar leaf: not NaN
             self._set(field.name, value)
+            if check is not None:
+                check(field.name, value)
         self._normalize()
 
     def __call__(self, step: Any) -> jax.Array:
@@ -320,6 +379,12 @@ def schedule_class(cls: T) -> T:
     return cls
 
 
+def _callable(name: str, value: Any) -> Any:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {value!r}")
+    return value
+
+
 @schedule_class
 class from_function(Schedule):
     r"""A schedule from a plain callable ``fn(step) -> value``.
@@ -356,11 +421,7 @@ class from_function(Schedule):
       0.1
     """
 
-    fn: Callable[[jax.Array], Any] = static_field()
-
-    def _normalize(self) -> None:
-        if not callable(self.fn):
-            raise TypeError(f"fn must be callable, got {self.fn!r}")
+    fn: Callable[[jax.Array], Any] = static_field(check=_callable)
 
     def _value(self, step):
         return self.fn(step)

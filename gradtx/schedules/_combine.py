@@ -9,13 +9,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
 from gradtx.schedules._base import (
     Schedule,
     as_float,
     as_schedule,
-    check_increasing,
-    check_int,
+    boolean,
+    increasing,
+    integer,
     nested_field,
     schedule_class,
     static_field,
@@ -90,17 +90,12 @@ class warmup(Schedule):
       (gradual warmup).
     """
 
-    schedule: Any = nested_field()
-    warmup_steps: int = static_field()
+    schedule: Any = nested_field(check=as_schedule)
+    warmup_steps: int = static_field(check=integer(minimum=0))
     start_value: Any = 0.0
-    overlap: bool = static_field(default=False)
+    overlap: bool = static_field(default=False, check=boolean)
 
     def _normalize(self) -> None:
-        self._set("schedule", as_schedule("schedule", self.schedule))
-        self._set("warmup_steps", check_int("warmup_steps", self.warmup_steps, minimum=0))
-        _checks.check_range("start_value", self.start_value)
-        if not isinstance(self.overlap, bool):
-            raise ValueError(f"overlap must be a bool, got {self.overlap!r}")
         length = self.schedule.horizon
         if self.overlap and length is not None and self.warmup_steps > length:
             raise ValueError(
@@ -132,6 +127,14 @@ class warmup(Schedule):
             return self.schedule(step) * (f0 + (1 - f0) * frac)
         ramp = self.start_value + (first - self.start_value) * frac
         return jnp.where(step < w, ramp, self.schedule(step - w))
+
+
+def _schedule_sequence(name: str, value: Any) -> tuple[Schedule, ...]:
+    if isinstance(value, Schedule) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a sequence of schedules, got {value!r}")
+    if len(value) == 0:
+        raise ValueError(f"{name} must hold at least one schedule, got []")
+    return tuple(as_schedule(f"{name}[{i}]", s) for i, s in enumerate(value))
 
 
 @schedule_class
@@ -177,19 +180,10 @@ class join(Schedule):
       [0.0, 0.04, 0.1, 0.05, 0.0]
     """
 
-    schedules: tuple[Schedule, ...] = nested_field()
-    boundaries: tuple[int, ...] = static_field()
+    schedules: tuple[Schedule, ...] = nested_field(check=_schedule_sequence)
+    boundaries: tuple[int, ...] = static_field(check=increasing())
 
     def _normalize(self) -> None:
-        if isinstance(self.schedules, Schedule) or not isinstance(self.schedules, Sequence):
-            raise ValueError(f"schedules must be a sequence of schedules, got {self.schedules!r}")
-        if len(self.schedules) == 0:
-            raise ValueError("schedules must hold at least one schedule, got []")
-        self._set(
-            "schedules",
-            tuple(as_schedule(f"schedules[{i}]", s) for i, s in enumerate(self.schedules)),
-        )
-        self._set("boundaries", check_increasing("boundaries", self.boundaries))
         if len(self.boundaries) != len(self.schedules) - 1:
             raise ValueError(
                 f"boundaries must hold len(schedules) - 1 = {len(self.schedules) - 1} steps, "

@@ -13,7 +13,8 @@ from gradtx.schedules._base import (
     _INT32_MAX,
     Schedule,
     as_float,
-    check_int,
+    integer,
+    leaf_field,
     schedule_class,
     static_field,
 )
@@ -64,13 +65,8 @@ class cosine_annealing(Schedule):
     """
 
     init_value: Any
-    T_max: int = static_field()
+    T_max: int = static_field(check=integer())
     eta_min: Any = 0.0
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("T_max", check_int("T_max", self.T_max))
-        _checks.check_range("eta_min", self.eta_min)
 
     @property
     def horizon(self) -> int:
@@ -125,15 +121,9 @@ class cosine_decay(Schedule):
     """
 
     init_value: Any
-    decay_steps: int = static_field()
+    decay_steps: int = static_field(check=integer())
     alpha: Any = 0.0
-    exponent: Any = 1.0
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("decay_steps", check_int("decay_steps", self.decay_steps))
-        _checks.check_range("alpha", self.alpha)
-        _checks.positive("exponent", self.exponent)
+    exponent: Any = leaf_field(_checks.positive, default=1.0)
 
     @property
     def horizon(self) -> int:
@@ -204,24 +194,18 @@ class warmup_cosine_decay(Schedule):
 
     init_value: Any
     peak_value: Any
-    warmup_steps: int = static_field()
-    decay_steps: int = static_field()
+    warmup_steps: int = static_field(check=integer(minimum=0))
+    decay_steps: int = static_field(check=integer())
     end_value: Any = 0.0
-    exponent: Any = 1.0
+    exponent: Any = leaf_field(_checks.positive, default=1.0)
 
     def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.check_range("peak_value", self.peak_value)
-        self._set("warmup_steps", check_int("warmup_steps", self.warmup_steps, minimum=0))
-        self._set("decay_steps", check_int("decay_steps", self.decay_steps))
         if self.warmup_steps >= self.decay_steps:
             raise ValueError(
                 f"warmup_steps must be < decay_steps (the schedule's length, warmup "
                 f"included), got warmup_steps={self.warmup_steps}, "
                 f"decay_steps={self.decay_steps}"
             )
-        _checks.check_range("end_value", self.end_value)
-        _checks.positive("exponent", self.exponent)
 
     @property
     def horizon(self) -> int:
@@ -308,15 +292,9 @@ class cosine_warm_restarts(Schedule):
     """
 
     init_value: Any
-    T_0: int = static_field()
-    T_mult: int = static_field(default=1)
+    T_0: int = static_field(check=integer())
+    T_mult: int = static_field(default=1, check=integer())
     eta_min: Any = 0.0
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("T_0", check_int("T_0", self.T_0))
-        self._set("T_mult", check_int("T_mult", self.T_mult))
-        _checks.check_range("eta_min", self.eta_min)
 
     def _value(self, step):
         if self.T_mult == 1:

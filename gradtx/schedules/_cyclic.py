@@ -11,14 +11,21 @@ from gradtx import _checks
 from gradtx.schedules._base import (
     Schedule,
     as_float,
-    check_choice,
+    boolean,
     check_int,
+    choice,
     concrete,
+    integer,
+    leaf_field,
     schedule_class,
     static_field,
 )
 
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+
+
+def _open_fraction(name, value):
+    _checks.check_range(name, value, 0.0, 1.0, low_open=True, high_open=True)
 
 
 @schedule_class
@@ -72,21 +79,16 @@ class cyclic(Schedule):
       ``torch.optim.lr_scheduler.CyclicLR``.
     """
 
-    base_lr: Any
-    max_lr: Any
-    step_size_up: int = static_field(default=2000)
+    base_lr: Any = leaf_field(_checks.non_negative)
+    max_lr: Any = leaf_field(_checks.non_negative)
+    step_size_up: int = static_field(default=2000, check=integer())
     step_size_down: int | None = static_field(default=None)
-    mode: str = static_field(default="triangular")
-    gamma: Any = 1.0
+    mode: str = static_field(default="triangular", check=choice(*_CYCLIC_MODES))
+    gamma: Any = leaf_field(_checks.positive, default=1.0)
 
     def _normalize(self) -> None:
-        _checks.non_negative("base_lr", self.base_lr)
-        _checks.non_negative("max_lr", self.max_lr)
-        self._set("step_size_up", check_int("step_size_up", self.step_size_up))
         down = self.step_size_up if self.step_size_down is None else self.step_size_down
         self._set("step_size_down", check_int("step_size_down", down))
-        check_choice("mode", self.mode, _CYCLIC_MODES)
-        _checks.positive("gamma", self.gamma)
 
     @property
     def base_value(self) -> jax.Array:
@@ -178,23 +180,15 @@ class one_cycle(Schedule):
       Large Learning Rates", 2019; torch ``torch.optim.lr_scheduler.OneCycleLR``.
     """
 
-    max_lr: Any
-    total_steps: int = static_field()
-    pct_start: Any = 0.3
-    anneal_strategy: str = static_field(default="cos")
-    div_factor: Any = 25.0
-    final_div_factor: Any = 1e4
-    three_phase: bool = static_field(default=False)
+    max_lr: Any = leaf_field(_checks.non_negative)
+    total_steps: int = static_field(check=integer(minimum=2))
+    pct_start: Any = leaf_field(_open_fraction, default=0.3)
+    anneal_strategy: str = static_field(default="cos", check=choice("cos", "linear"))
+    div_factor: Any = leaf_field(_checks.positive, default=25.0)
+    final_div_factor: Any = leaf_field(_checks.positive, default=1e4)
+    three_phase: bool = static_field(default=False, check=boolean)
 
     def _normalize(self) -> None:
-        _checks.non_negative("max_lr", self.max_lr)
-        self._set("total_steps", check_int("total_steps", self.total_steps, minimum=2))
-        _checks.check_range("pct_start", self.pct_start, 0.0, 1.0, low_open=True, high_open=True)
-        check_choice("anneal_strategy", self.anneal_strategy, ("cos", "linear"))
-        _checks.positive("div_factor", self.div_factor)
-        _checks.positive("final_div_factor", self.final_div_factor)
-        if not isinstance(self.three_phase, bool):
-            raise ValueError(f"three_phase must be a bool, got {self.three_phase!r}")
         pct = concrete(self.pct_start)
         if pct is None:
             return

@@ -8,7 +8,15 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.schedules._base import Schedule, as_float, check_int, schedule_class, static_field
+from gradtx.schedules._base import (
+    Schedule,
+    as_float,
+    boolean,
+    integer,
+    leaf_field,
+    schedule_class,
+    static_field,
+)
 
 
 @schedule_class
@@ -48,13 +56,8 @@ class factor(Schedule):
     """
 
     init_value: Any
-    factor: Any
-    floor: Any = 0.0
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.positive("factor", self.factor)
-        _checks.non_negative("floor", self.floor)
+    factor: Any = leaf_field(_checks.positive)
+    floor: Any = leaf_field(_checks.non_negative, default=0.0)
 
     def _value(self, step):
         return jnp.maximum(self.floor, self.init_value * jnp.power(self.factor, as_float(step)))
@@ -94,11 +97,7 @@ class exponential_lr(Schedule):
     """
 
     init_value: Any
-    gamma: Any
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.positive("gamma", self.gamma)
+    gamma: Any = leaf_field(_checks.positive)
 
     def _value(self, step):
         return self.init_value * jnp.power(self.gamma, as_float(step))
@@ -158,21 +157,11 @@ class exponential_decay(Schedule):
     """
 
     init_value: Any
-    transition_steps: int = static_field()
-    decay_rate: Any
-    transition_begin: int = static_field(default=0)
-    staircase: bool = static_field(default=False)
+    transition_steps: int = static_field(check=integer())
+    decay_rate: Any = leaf_field(_checks.positive)
+    transition_begin: int = static_field(default=0, check=integer(minimum=0))
+    staircase: bool = static_field(default=False, check=boolean)
     end_value: Any = None
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("transition_steps", check_int("transition_steps", self.transition_steps))
-        _checks.positive("decay_rate", self.decay_rate)
-        self._set(
-            "transition_begin", check_int("transition_begin", self.transition_begin, minimum=0)
-        )
-        if not isinstance(self.staircase, bool):
-            raise ValueError(f"staircase must be a bool, got {self.staircase!r}")
 
     def _value(self, step):
         decreased = step - self.transition_begin
@@ -226,11 +215,7 @@ class exp_decay(Schedule):
     """
 
     init_value: Any
-    k: Any
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.non_negative("k", self.k)
+    k: Any = leaf_field(_checks.non_negative)
 
     def _value(self, step):
         return self.init_value * jnp.exp(-self.k * as_float(step))
@@ -273,13 +258,8 @@ class inverse_time(Schedule):
     """
 
     init_value: Any
-    gamma: Any
-    power: Any = 1.0
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        _checks.non_negative("gamma", self.gamma)
-        _checks.non_negative("power", self.power)
+    gamma: Any = leaf_field(_checks.non_negative)
+    power: Any = leaf_field(_checks.non_negative, default=1.0)
 
     def _value(self, step):
         return self.init_value * jnp.power(1.0 + self.gamma * as_float(step), -self.power)
@@ -291,14 +271,6 @@ def _polynomial(init, end, power, step, steps: int, begin: int):
     # 1 - T * (1/T) can be -1e-7, whose non-integer power is NaN (optax's form does that).
     frac = (steps - count) / steps
     return (init - end) * (frac**power) + end
-
-
-def _check_transition(s: Schedule) -> None:
-    """Validates the fields :class:`polynomial` and :class:`linear` share."""
-    _checks.check_range("init_value", s.init_value)
-    _checks.check_range("end_value", s.end_value)
-    s._set("transition_steps", check_int("transition_steps", s.transition_steps))
-    s._set("transition_begin", check_int("transition_begin", s.transition_begin, minimum=0))
 
 
 @schedule_class
@@ -352,13 +324,9 @@ class polynomial(Schedule):
 
     init_value: Any
     end_value: Any
-    power: Any
-    transition_steps: int = static_field()
-    transition_begin: int = static_field(default=0)
-
-    def _normalize(self) -> None:
-        _check_transition(self)
-        _checks.positive("power", self.power)
+    power: Any = leaf_field(_checks.positive)
+    transition_steps: int = static_field(check=integer())
+    transition_begin: int = static_field(default=0, check=integer(minimum=0))
 
     @property
     def horizon(self) -> int:
@@ -425,11 +393,8 @@ class linear(Schedule):
 
     init_value: Any
     end_value: Any
-    transition_steps: int = static_field()
-    transition_begin: int = static_field(default=0)
-
-    def _normalize(self) -> None:
-        _check_transition(self)
+    transition_steps: int = static_field(check=integer())
+    transition_begin: int = static_field(default=0, check=integer(minimum=0))
 
     @property
     def horizon(self) -> int:

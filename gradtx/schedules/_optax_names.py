@@ -39,7 +39,8 @@ from gradtx.schedules._base import (
     Schedule,
     _format,
     as_float,
-    check_choice,
+    choice,
+    leaf_field,
     schedule_class,
     static_field,
 )
@@ -485,7 +486,7 @@ class piecewise_interpolate_schedule(Schedule):
       [1.0, 0.55, 0.1, 0.0505, 0.001, 0.001]
     """
 
-    interpolate_type: str = static_field()
+    interpolate_type: str = static_field(check=choice("linear", "cosine"))
     init_value: Any
     boundaries: tuple[int, ...] = static_field()
     scales: tuple[Any, ...]
@@ -517,8 +518,6 @@ class piecewise_interpolate_schedule(Schedule):
     _clamp_negative_steps = False
 
     def _normalize(self) -> None:
-        check_choice("interpolate_type", self.interpolate_type, ("linear", "cosine"))
-        _checks.check_range("init_value", self.init_value)
         for b, s in zip(self.boundaries, self.scales, strict=True):
             _checks.non_negative(f"boundaries_and_scales[{b}]", s)
 
@@ -541,17 +540,12 @@ class piecewise_interpolate_schedule(Schedule):
         )
 
 
-def _check_onecycle(s: Schedule) -> None:
-    steps = s.transition_steps
+def _transition_steps(name: str, steps: Any) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer):
-        raise TypeError(f"transition_steps must be an integer, got {steps!r}")
+        raise TypeError(f"{name} must be an integer, got {steps!r}")
     if steps <= 0:
-        raise ValueError(f"transition_steps must be a positive integer, got {steps!r}")
-    s._set("transition_steps", int(steps))
-    s._set("pct_start", _fraction("pct_start", s.pct_start))
-    _checks.non_negative("peak_value", s.peak_value)
-    _checks.positive("div_factor", s.div_factor)
-    _checks.positive("final_div_factor", s.final_div_factor)
+        raise ValueError(f"{name} must be a positive integer, got {steps!r}")
+    return int(steps)
 
 
 @schedule_class
@@ -587,16 +581,13 @@ class cosine_onecycle_schedule(Schedule):
       [0.04, 1.0, 0.0]
     """
 
-    transition_steps: int = static_field()
-    peak_value: Any
-    pct_start: float = static_field(default=0.3)
-    div_factor: Any = 25.0
-    final_div_factor: Any = 1e4
+    transition_steps: int = static_field(check=_transition_steps)
+    peak_value: Any = leaf_field(_checks.non_negative)
+    pct_start: float = static_field(default=0.3, check=_fraction)
+    div_factor: Any = leaf_field(_checks.positive, default=25.0)
+    final_div_factor: Any = leaf_field(_checks.positive, default=1e4)
 
     _clamp_negative_steps = False
-
-    def _normalize(self) -> None:
-        _check_onecycle(self)
 
     @property
     def horizon(self) -> int:
@@ -646,18 +637,14 @@ class linear_onecycle_schedule(Schedule):
       [0.04, 1.0, 0.04, 0.0]
     """
 
-    transition_steps: int = static_field()
-    peak_value: Any
-    pct_start: float = static_field(default=0.3)
-    pct_final: float = static_field(default=0.85)
-    div_factor: Any = 25.0
-    final_div_factor: Any = 1e4
+    transition_steps: int = static_field(check=_transition_steps)
+    peak_value: Any = leaf_field(_checks.non_negative)
+    pct_start: float = static_field(default=0.3, check=_fraction)
+    pct_final: float = static_field(default=0.85, check=_fraction)
+    div_factor: Any = leaf_field(_checks.positive, default=25.0)
+    final_div_factor: Any = leaf_field(_checks.positive, default=1e4)
 
     _clamp_negative_steps = False
-
-    def _normalize(self) -> None:
-        _check_onecycle(self)
-        self._set("pct_final", _fraction("pct_final", self.pct_final))
 
     @property
     def horizon(self) -> int:

@@ -10,8 +10,9 @@ from gradtx import _checks
 from gradtx.schedules._base import (
     Schedule,
     _format,
-    check_increasing,
-    check_int,
+    increasing,
+    integer,
+    leaf_field,
     schedule_class,
     static_field,
 )
@@ -48,9 +49,6 @@ class constant(Schedule):
     """
 
     value: Any
-
-    def _normalize(self) -> None:
-        _checks.check_range("value", self.value)
 
     def _value(self, step):
         return self.value
@@ -96,13 +94,8 @@ class step_lr(Schedule):
     """
 
     init_value: Any
-    step_size: int = static_field()
-    gamma: Any = 0.1
-
-    def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("step_size", check_int("step_size", self.step_size))
-        _checks.non_negative("gamma", self.gamma)
+    step_size: int = static_field(check=integer())
+    gamma: Any = leaf_field(_checks.non_negative, default=0.1)
 
     def _value(self, step):
         exponent = (step // self.step_size).astype(jnp.float32)
@@ -151,15 +144,12 @@ class multistep_lr(Schedule):
     """
 
     init_value: Any
-    milestones: tuple[int, ...] = static_field()
-    gamma: Any = 0.1
+    milestones: tuple[int, ...] = static_field(check=increasing())
+    gamma: Any = leaf_field(_checks.non_negative, default=0.1)
 
     def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("milestones", check_increasing("milestones", self.milestones))
         if not self.milestones:
             raise ValueError("milestones must hold at least one step, got ()")
-        _checks.non_negative("gamma", self.gamma)
 
     def _value(self, step):
         passed = sum((step >= m).astype(jnp.float32) for m in self.milestones)
@@ -205,7 +195,7 @@ class piecewise_constant(Schedule):
     """
 
     init_value: Any
-    boundaries: tuple[int, ...] = static_field()
+    boundaries: tuple[int, ...] = static_field(check=increasing())
     scales: tuple[Any, ...]
 
     def __init__(self, init_value: Any, boundaries_and_scales: dict[int, Any] | None = None):
@@ -225,8 +215,6 @@ class piecewise_constant(Schedule):
         self.__post_init__()
 
     def _normalize(self) -> None:
-        _checks.check_range("init_value", self.init_value)
-        self._set("boundaries", check_increasing("boundaries", self.boundaries))
         for b, s in zip(self.boundaries, self.scales, strict=True):
             _checks.non_negative(f"boundaries_and_scales[{b}]", s)
 

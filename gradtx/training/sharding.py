@@ -42,6 +42,7 @@ from gradtx.base import GradientTransformation, OptState, Params, apply_updates
 __all__ = [
     "bytes_per_device",
     "fsdp_shardings",
+    "global_batch",
     "make_train_step",
     "state_shardings",
 ]
@@ -138,21 +139,87 @@ def _subtree_shardings(params: Params, param_shardings: Any) -> dict[Any, Any]:
     return found
 
 
+def _leaf_sharding(shape: tuple[int, ...], param: Any, sh: Any, replicated: Sharding) -> Any:
+    """A state leaf at a parameter's position: the parameter's sharding when it has the
+    parameter's shape; when its shape is the parameter's with one dimension removed (a
+    factored second moment: Adafactor's row and column statistics), the parameter's
+    ``NamedSharding`` spec without that dimension (if every such dimension gives the
+    same spec); otherwise replicated."""
+    pshape = _shape(param)
+    if shape == pshape:
+        return sh
+    if not isinstance(sh, NamedSharding) or len(shape) != len(pshape) - 1:
+        return replicated
+    spec = tuple(sh.spec) + (None,) * (len(pshape) - len(sh.spec))
+    found = {
+        spec[:d] + spec[d + 1 :]
+        for d in range(len(pshape))
+        if pshape[:d] + pshape[d + 1 :] == shape
+    }
+    if len(found) != 1:
+        return replicated
+    return NamedSharding(sh.mesh, PartitionSpec(*found.pop()))
+
+
 def _per_param(state: Any, params: Params, param_shardings: Any, replicated: Sharding) -> Any:
     """Shardings for ``state``: each state subtree with the structure and leaf shapes of
     the params (``mu``, ``nu``, ``trace`` ...), or of one inner subtree of the params
     (the per-group states of a partitioned optimiser such as ``optax.multi_transform``),
-    gets those parameters' shardings leaf by leaf; every other leaf (counts, PRNG keys)
-    is replicated. An inner subtree whose structure and shapes occur twice in the params
-    with different shardings is ambiguous and left replicated."""
+    gets those parameters' shardings leaf by leaf; a subtree with their structure but
+    other shapes (a factored state) gets them leaf by leaf through
+    :func:`_leaf_sharding`; every other leaf (counts, PRNG keys) is replicated. An inner
+    subtree whose structure (and shapes) occur twice in the params with different
+    shardings is ambiguous and left replicated."""
     table = _subtree_shardings(params, param_shardings)
+    by_structure: dict[Any, Any] = {}
+    for (treedef, _), sh in table.items():
+        by_structure.setdefault(treedef, []).append(sh)
+    subtrees = _subtree_params(params)
 
     def owned(x: Any) -> bool:
         return x is not None and table.get(_signature(x)) is not None
 
-    return jax.tree.map(
-        lambda x: table[_signature(x)] if owned(x) else replicated, state, is_leaf=owned
-    )
+    def factored(x: Any) -> bool:
+        if x is None or jax.tree_util.all_leaves([x]):
+            return False
+        sig = _signature(x)
+        found = by_structure.get(sig[0], [])
+        return bool(sig[1]) and len(found) == 1 and found[0] is not None
+
+    def one(x: Any) -> Any:
+        if owned(x):
+            return table[_signature(x)]
+        if factored(x):
+            treedef = jax.tree.structure(x)
+            sh = by_structure[treedef][0]
+            ps = subtrees[treedef]
+            return treedef.unflatten(
+                _leaf_sharding(_shape(v), p, s, replicated)
+                for v, p, s in zip(
+                    jax.tree.leaves(x),
+                    jax.tree.leaves(ps),
+                    jax.tree.leaves(sh, is_leaf=_is_sharding_leaf),
+                    strict=True,
+                )
+            )
+        return replicated
+
+    return jax.tree.map(one, state, is_leaf=lambda x: owned(x) or factored(x))
+
+
+def _subtree_params(params: Params) -> dict[Any, Any]:
+    """``structure -> subtree`` for the params and each inner subtree (the first met)."""
+    found: dict[Any, Any] = {}
+
+    def walk(node: Any) -> None:
+        if node is None or jax.tree_util.all_leaves([node]):
+            return
+        found.setdefault(jax.tree.structure(node), node)
+        for child in _children(node)[0]:
+            walk(child)
+
+    walk(params)
+    return found
 
 
 def _param_shardings(params: Params, param_shardings: Any | None) -> Any:
@@ -330,6 +397,13 @@ def make_train_step(
       optimiser state sharded; XLA all-gathers each parameter for the forward and
       backward passes), batch sharded over the same devices.
 
+    Several processes (``jax.distributed.initialize``, one per host): the same code runs
+    in each; the mesh spans every process's devices. A batch leaf that is not a
+    ``jax.Array`` (a NumPy array from this host's data loader) is **this process's
+    rows** of the global batch and is made global by
+    ``jax.make_array_from_process_local_data`` (:func:`global_batch`); on one process
+    that is the whole batch, as before.
+
     Args:
         loss_fn: ``loss_fn(params, batch) -> scalar``, differentiable in ``params``.
         tx: the optimiser, any gradtx or optax ``GradientTransformation``.
@@ -347,7 +421,9 @@ def make_train_step(
     Returns:
         The jitted ``step(params, state, batch) -> (params, state, loss)``: new params
         and state sharded as above and the loss, a replicated scalar (computed at the
-        params passed in, before the update).
+        params passed in, before the update). Its batch goes through
+        :func:`global_batch` first; ``step.lower`` (and every other attribute of a
+        ``jax.jit`` function) is the jitted function's.
 
     Raises:
         TypeError: ``loss_fn`` not callable; ``tx`` without callable
@@ -402,12 +478,83 @@ def make_train_step(
         )
         return params, opt_state, loss
 
-    return jax.jit(
+    jitted = jax.jit(
         step,
         in_shardings=(param_sharding, state_sharding, batch_sharding),
         out_shardings=(param_sharding, state_sharding, replicated),
         donate_argnums=(0, 1) if donate else (),
     )
+    return _TrainStep(jitted, batch_sharding)
+
+
+def global_batch(batch: Any, batch_sharding: Any) -> Any:
+    r"""The global ``jax.Array`` batch made from this process's part of it.
+
+    Each leaf that is not a ``jax.Array`` (a NumPy array, a list, a Python number) is
+    **this process's rows** of the global batch and becomes
+    ``jax.make_array_from_process_local_data(sharding, leaf)``: with ``P`` processes
+    each feeding ``b`` rows of a batch sharded over all of them, the global batch has
+    ``P * b`` rows, process ``i`` holding rows ``[i b, (i+1) b)`` (in the mesh's device
+    order). On one process the local data is the whole batch, so this is
+    ``jax.device_put(leaf, sharding)``. ``jax.Array`` leaves (already global) and
+    ``jax.ShapeDtypeStruct`` s are returned as they are.
+
+    ``jax.jit`` itself would take a NumPy leaf for the **global** value: on several
+    processes each would pass a different "global" batch (silently wrong, or an
+    ``IndivisibleError``). :func:`make_train_step`'s step calls this on its batch, so
+    a training loop feeds each process its own rows unchanged. A gradtx helper; optax
+    has none.
+
+    Args:
+        batch: a pytree of process-local arrays (any leaves ``np.asarray`` accepts) and/or
+            global ``jax.Array`` s.
+        batch_sharding: a ``Sharding`` or a tree of them, a prefix of ``batch``.
+
+    Returns:
+        ``batch`` with every non-``jax.Array`` leaf replaced by its global array.
+
+    Raises:
+        TypeError: ``batch_sharding`` holds something that is not a ``Sharding``.
+        ValueError: ``batch_sharding`` is not a prefix of the batch's structure.
+
+    Example:
+        >>> import gradtx, jax, numpy as np
+        >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        >>> mesh = Mesh(np.array(jax.devices()), ("data",))
+        >>> local = np.ones((2 * jax.local_device_count(), 3), np.float32)
+        >>> x = gradtx.sharding.global_batch(local, NamedSharding(mesh, P("data")))
+        >>> x.shape == (2 * jax.device_count(), 3)  # the rows of every process
+        True
+    """
+    shardings = _broadcast_shardings(batch_sharding, batch, "batch_sharding")
+
+    def one(x: Any, s: Sharding) -> Any:
+        if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
+            return x
+        return jax.make_array_from_process_local_data(s, np.asarray(x))
+
+    return jax.tree.map(one, batch, shardings)
+
+
+class _TrainStep:
+    """The jitted step of :func:`make_train_step`, its batch made global first (see
+    :func:`global_batch`); every other attribute (``lower``, ``trace``, ...) is the
+    jitted function's."""
+
+    def __init__(self, jitted: Any, batch_sharding: Any) -> None:
+        self._jitted = jitted
+        self._batch_sharding = batch_sharding
+        self.__wrapped__ = jitted
+        self.__doc__ = jitted.__doc__
+
+    def __call__(self, params: Params, opt_state: OptState, batch: Any) -> Any:
+        return self._jitted(params, opt_state, global_batch(batch, self._batch_sharding))
+
+    def lower(self, params: Any, opt_state: Any, batch: Any) -> Any:
+        return self._jitted.lower(params, opt_state, global_batch(batch, self._batch_sharding))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jitted, name)
 
 
 def bytes_per_device(tree: Any) -> dict[jax.Device, int]:

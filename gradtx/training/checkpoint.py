@@ -155,9 +155,10 @@ def _data_to_keys(restored: Any, template: Any) -> Any:
 
 def _check_addressable(tree: Any, what: str) -> None:
     """msgpack and flax state dicts hold whole arrays, which a process can read only
-    when it holds every shard: a multi-process array raises here, naming the leaf."""
+    when it holds every shard (or a full replica): an array split over several
+    processes raises here, naming the leaf."""
     for path, x in jax.tree_util.tree_leaves_with_path(tree):
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
             raise ValueError(
                 f"{what} needs whole arrays, but the leaf {jax.tree_util.keystr(path)} "
                 f"(shape {x.shape}) is sharded over devices of several processes "

@@ -193,10 +193,20 @@ def abstract_state(tx: Any, params: Any, param_shardings: Any | None = None) -> 
     Raises:
         TypeError, ValueError: as :func:`gradtx.state_shardings`.
 
-    Example::
+    Example:
+        With orbax: ``target = {"params": abstract_params, "opt_state":
+        abstract_state(tx, abstract_params)}``, then
+        ``ocp.StandardCheckpointer().restore(path, target)`` (docs/sharding.md).
 
-        target = {"params": abstract_params, "opt_state": abstract_state(tx, abstract_params)}
-        restored = ocp.StandardCheckpointer().restore(path, target)
+        >>> import gradtx, jax, jax.numpy as jnp, numpy as np
+        >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        >>> from gradtx import checkpoint
+        >>> mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+        >>> w = jax.ShapeDtypeStruct((4, 2), jnp.float32, sharding=NamedSharding(mesh, P("d")))
+        >>> target = checkpoint.abstract_state(gradtx.adam(0.1), {"w": w})
+        >>> mu, count = target[0].mu["w"], target[0].count
+        >>> mu.shape, tuple(mu.sharding.spec), tuple(count.sharding.spec)  # like w; replicated
+        ((4, 2), ('d',), ())
     """
     from gradtx.training.sharding import state_shardings
 

@@ -13,8 +13,8 @@ feeds only its half of every batch (``jax.make_array_from_process_local_data``).
 - phase ``train``: 20 steps on 1 local device (the reference), then 20 steps
   data-parallel and 20 steps FSDP on the 8 devices of the 2 processes. The FSDP run
   saves an orbax checkpoint at step 10 and at step 20. Each process checks its own
-  shards against the reference, its state bytes, the state's placement and the
-  compiled HLO of the optimiser update.
+  shards against the reference, counts its devices' state bytes (which leaves are
+  sharded, which replicated) and compiles the FSDP optimiser update for its HLO.
 - phase ``resume``: a fresh pair restores step 10, runs steps 11-20, and checks that
   params, state and losses are bit-identical to the uninterrupted run's step 20.
 
@@ -38,8 +38,8 @@ jax.distributed.initialize(
     coordinator_address=f"localhost:{PORT}",
     num_processes=2,
     process_id=PID,
-    initialization_timeout=60,
-    heartbeat_timeout_seconds=20,
+    initialization_timeout=120,
+    heartbeat_timeout_seconds=60,  # a starved heartbeat thread on a busy machine is no death
 )
 
 import jax.numpy as jnp  # noqa: E402

@@ -95,3 +95,65 @@ def test_make_train_step_rejects_bad_arguments():
         sharding.make_train_step(lambda p, b: 0.0, tx, P("d"), rep)
     with pytest.raises(TypeError, match="batch_sharding must hold"):
         sharding.make_train_step(lambda p, b: 0.0, tx, rep, "d")
+
+
+def test_factored_state_leaves_follow_their_parameter():
+    """Adafactor's factored statistics: a leaf shaped like its parameter with one
+    dimension removed gets the parameter's spec without that dimension (the column
+    statistics of a weight split along its columns are split too; the row statistics,
+    a sum over the split dimension, are replicated); other shapes are replicated."""
+    mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+    params = {"w": jnp.zeros((16, 32)), "v": jnp.zeros((32, 8)), "b": jnp.zeros(8)}
+    layout = sharding.fsdp_shardings(params, mesh)
+    assert layout["w"].spec == P(None, "d") and layout["v"].spec == P("d", None)
+    tx = gradtx.adafactor(1e-2, min_dim_size_to_factor=8)
+    found = sharding.state_shardings(tx, jax.device_put(params, layout))[0]
+
+    def spec(s):
+        return tuple(s.spec)
+
+    assert jax.tree.map(spec, found.v_row, is_leaf=lambda x: hasattr(x, "spec")) == {
+        "w": (None,),  # (16,): the split dimension 32 summed away
+        "v": (None,),  # (8,)
+        "b": (),  # (1,): not the bias's shape minus a dimension
+    }
+    assert jax.tree.map(spec, found.v_col, is_leaf=lambda x: hasattr(x, "spec")) == {
+        "w": ("d",),  # (32,): the split columns
+        "v": ("d",),  # (32,)
+        "b": (),
+    }
+    assert spec(found.v["b"]) == ("d",) and spec(found.v["w"]) == ()
+    # A square weight: removing either dimension gives the same shape but different
+    # specs, so its statistics stay replicated.
+    square = {"w": jax.device_put(jnp.zeros((8, 8)), NamedSharding(mesh, P("d", None)))}
+    found = sharding.state_shardings(tx, square)[0]
+    assert spec(found.v_row["w"]) == () and spec(found.v_col["w"]) == ()
+
+
+def test_global_batch_on_one_process_is_the_whole_batch():
+    mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+    rows = NamedSharding(mesh, P("d"))
+    local = (np.arange(6.0, dtype=np.float32).reshape(3, 2), np.ones(3, np.int32))
+    got = sharding.global_batch(local, rows)
+    assert all(isinstance(a, jax.Array) and a.sharding == rows for a in got)
+    np.testing.assert_array_equal(got[0], local[0])
+    already = jnp.ones(3)
+    assert sharding.global_batch({"x": already}, rows)["x"] is already
+    with pytest.raises(ValueError, match="batch_sharding must have the structure"):
+        sharding.global_batch({"x": local[0]}, {"y": rows})
+
+
+def test_abstract_state_is_the_sharded_restore_target():
+    from gradtx import checkpoint
+
+    mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+    params = {"w": jax.ShapeDtypeStruct((4, 2), jnp.float32, sharding=NamedSharding(mesh, P("d")))}
+    lr = gradtx.schedules.warmup_cosine_decay_schedule(0.0, 0.02, 5, 20)
+    tx = gradtx.inject_hyperparams(gradtx.adamw)(learning_rate=lr)
+    target = checkpoint.abstract_state(tx, params)
+    real = tx.init({"w": jnp.zeros((4, 2))})
+    assert jax.tree.structure(target) == jax.tree.structure(real)
+    for t, r in zip(jax.tree.leaves(target), jax.tree.leaves(real), strict=True):
+        assert isinstance(t, jax.ShapeDtypeStruct) and t.shape == jnp.shape(r)
+    mu = target.inner_state[0].mu["w"]
+    assert mu.sharding.spec == P("d") and target.count.sharding.spec == P()

@@ -25,6 +25,9 @@ Example::
 orbax needs none of this: save the state as it is and restore it into a target made
 from a fresh ``init`` (``jax.tree.map(ocp.utils.to_shape_dtype_struct, template)``);
 without a target orbax returns plain dicts and lists. docs/hyperparams.md has the example.
+On several processes (``jax.distributed``) restore into :func:`abstract_state`, which
+places every leaf on the mesh (docs/sharding.md); msgpack cannot hold a multi-process
+array and :func:`to_bytes` says so.
 
 flax is imported here, so this module is not imported by ``import gradtx``.
 """
@@ -37,6 +40,7 @@ import jax
 from flax import serialization
 
 __all__ = [
+    "abstract_state",
     "from_bytes",
     "from_state_dict",
     "register_serialization",
@@ -149,10 +153,76 @@ def _data_to_keys(restored: Any, template: Any) -> Any:
     return jax.tree_util.tree_map_with_path(wrap, restored, template)
 
 
+def _check_addressable(tree: Any, what: str) -> None:
+    """msgpack and flax state dicts hold whole arrays, which a process can read only
+    when it holds every shard (or a full replica): an array split over several
+    processes raises here, naming the leaf."""
+    for path, x in jax.tree_util.tree_leaves_with_path(tree):
+        if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
+            raise ValueError(
+                f"{what} needs whole arrays, but the leaf {jax.tree_util.keystr(path)} "
+                f"(shape {x.shape}) is sharded over devices of several processes "
+                f"(jax.process_count() = {jax.process_count()}), so this process holds "
+                "only its shards. Save a multi-process state with orbax (each process "
+                "writes its own shards, restore into abstract_state(tx, params)); see "
+                "docs/sharding.md"
+            )
+
+
+def abstract_state(tx: Any, params: Any, param_shardings: Any | None = None) -> Any:
+    """The restore target of ``tx.init(params)`` for a sharded checkpoint (orbax): a
+    tree of ``jax.ShapeDtypeStruct`` with the state's shapes and dtypes and, as
+    ``sharding``, :func:`gradtx.state_shardings` (each per-parameter leaf sharded like
+    its parameter, scalars replicated on the params' mesh). Nothing is allocated.
+
+    Restoring into it gives every process exactly its shards, as global arrays on the
+    mesh that the training step expects. A target made from an eager ``tx.init`` with
+    ``ocp.utils.to_shape_dtype_struct`` instead places the scalar leaves (the counts,
+    a schedule's numbers) on one local device of each process, which a multi-process
+    step rejects ("incompatible devices"). Schedules and ``inject_hyperparams`` states
+    are part of the tree (their numbers as arrays, as a jitted ``init`` gives them).
+
+    Args:
+        tx: the optimiser (any ``GradientTransformation``).
+        params: the parameters, or ``jax.ShapeDtypeStruct`` s with a ``sharding``.
+        param_shardings: optional, as for :func:`gradtx.state_shardings`.
+
+    Returns:
+        The tree of ``jax.ShapeDtypeStruct`` with the structure of ``tx.init(params)``.
+
+    Raises:
+        TypeError, ValueError: as :func:`gradtx.state_shardings`.
+
+    Example:
+        With orbax: ``target = {"params": abstract_params, "opt_state":
+        abstract_state(tx, abstract_params)}``, then
+        ``ocp.StandardCheckpointer().restore(path, target)`` (docs/sharding.md).
+
+        >>> import gradtx, jax, jax.numpy as jnp, numpy as np
+        >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        >>> from gradtx import checkpoint
+        >>> mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+        >>> w = jax.ShapeDtypeStruct((4, 2), jnp.float32, sharding=NamedSharding(mesh, P("d")))
+        >>> target = checkpoint.abstract_state(gradtx.adam(0.1), {"w": w})
+        >>> mu, count = target[0].mu["w"], target[0].count
+        >>> mu.shape, tuple(mu.sharding.spec), tuple(count.sharding.spec)  # like w; replicated
+        ((4, 2), ('d',), ())
+    """
+    from gradtx.training.sharding import state_shardings
+
+    shapes = jax.eval_shape(tx.init, params)
+    shardings = state_shardings(tx, params, param_shardings)
+    return jax.tree.map(
+        lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes, shardings
+    )
+
+
 def to_state_dict(tree: Any) -> Any:
     """``flax.serialization.to_state_dict`` after :func:`register_serialization`: nested
     dicts of arrays, ready for any checkpointing library. A typed PRNG key array is
-    stored as its ``uint32`` key data (``jax.random.key_data``)."""
+    stored as its ``uint32`` key data (``jax.random.key_data``). A tree sharded over
+    several processes raises ``ValueError`` (use orbax, see :func:`abstract_state`)."""
+    _check_addressable(tree, "to_state_dict")
     register_serialization(tree)
     return serialization.to_state_dict(_keys_to_data(tree))
 
@@ -194,7 +264,9 @@ def _check_no_extra_entries(template_dict: Any, state: Any) -> None:
 
 def to_bytes(tree: Any) -> bytes:
     """The msgpack bytes of ``tree`` (``flax.serialization.to_bytes``), schedules
-    included."""
+    included. A tree sharded over several processes raises ``ValueError`` (use orbax,
+    see :func:`abstract_state`)."""
+    _check_addressable(tree, "to_bytes")
     register_serialization(tree)
     return serialization.to_bytes(_keys_to_data(tree))
 

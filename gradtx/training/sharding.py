@@ -35,124 +35,24 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding, SingleDeviceSharding
+from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
 from gradtx.base import GradientTransformation, OptState, Params, apply_updates
+from gradtx.training._layout import (
+    _broadcast_shardings,
+    _per_param,
+    _replicated,
+    _shape,
+    _sharding_leaves,
+)
 
 __all__ = [
     "bytes_per_device",
     "fsdp_shardings",
+    "global_batch",
     "make_train_step",
     "state_shardings",
 ]
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
-
-
-def _is_sharding_leaf(x: Any) -> bool:
-    return isinstance(x, (Sharding, PartitionSpec))
-
-
-def _sharding_leaves(tree: Any, name: str) -> list[Sharding]:
-    leaves = jax.tree.leaves(tree, is_leaf=_is_sharding_leaf)
-    for s in leaves:
-        if not isinstance(s, Sharding):
-            raise TypeError(
-                f"{name} must hold jax.sharding.Sharding objects (for example "
-                f"NamedSharding(mesh, PartitionSpec('data'))), got {type(s).__name__}: {s!r}"
-            )
-    return leaves
-
-
-def _broadcast_shardings(shardings: Any, params: Params, name: str) -> Any:
-    """A tree of shardings with the params' structure, from a prefix of it (a single
-    ``Sharding`` covers every leaf)."""
-    _sharding_leaves(shardings, name)
-    try:
-        return jax.tree.map(
-            lambda s, sub: jax.tree.map(lambda _: s, sub),
-            shardings,
-            params,
-            is_leaf=_is_sharding_leaf,
-        )
-    except ValueError as e:
-        raise ValueError(
-            f"{name} must have the structure of the params (or a prefix of it):\n"
-            f"  {name}: {jax.tree.structure(shardings, is_leaf=_is_sharding_leaf)}\n"
-            f"  params: {jax.tree.structure(params)}"
-        ) from e
-
-
-def _replicated(*sharding_trees: Any) -> Sharding:
-    """The fully replicated sharding on the devices of the given shardings."""
-    single = None
-    for tree in sharding_trees:
-        for s in jax.tree.leaves(tree, is_leaf=_is_sharding_leaf):
-            if isinstance(s, NamedSharding):
-                return NamedSharding(s.mesh, PartitionSpec())
-            if isinstance(s, SingleDeviceSharding) and single is None:
-                single = s
-    if single is not None:
-        return single
-    raise TypeError(
-        "cannot build a replicated sharding for the scalar state leaves: give the params "
-        "NamedSharding (or SingleDeviceSharding) shardings"
-    )
-
-
-def _signature(tree: Any) -> tuple[Any, tuple[tuple[int, ...], ...]]:
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple(_shape(v) for v in leaves)
-
-
-def _children(tree: Any) -> tuple[list[Any], Any]:
-    """The immediate children of a pytree node, and the node's one-level treedef."""
-    return jax.tree.flatten(tree, is_leaf=lambda x: x is not tree)
-
-
-def _subtree_shardings(params: Params, param_shardings: Any) -> dict[Any, Any]:
-    """``signature -> shardings`` for the params and each of their inner subtrees; a
-    signature met twice with different shardings maps to ``None`` (ambiguous)."""
-    found: dict[Any, Any] = {}
-
-    def walk(node: Any, shardings: Any) -> None:
-        if node is None or jax.tree_util.all_leaves([node]):
-            return
-        sig = _signature(node)
-        if sig[1]:
-            seen = found.get(sig, shardings)
-            same = seen is not None and jax.tree.leaves(
-                seen, is_leaf=_is_sharding_leaf
-            ) == jax.tree.leaves(shardings, is_leaf=_is_sharding_leaf)
-            found[sig] = shardings if same else None
-        children, treedef = _children(node)
-        for child, sub in zip(children, treedef.flatten_up_to(shardings), strict=True):
-            walk(child, sub)
-
-    walk(params, param_shardings)
-    root = _signature(params)
-    if root[1]:  # the whole tree is never ambiguous (nor a single-array params)
-        found[root] = param_shardings
-    return found
-
-
-def _per_param(state: Any, params: Params, param_shardings: Any, replicated: Sharding) -> Any:
-    """Shardings for ``state``: each state subtree with the structure and leaf shapes of
-    the params (``mu``, ``nu``, ``trace`` ...), or of one inner subtree of the params
-    (the per-group states of a partitioned optimiser such as ``optax.multi_transform``),
-    gets those parameters' shardings leaf by leaf; every other leaf (counts, PRNG keys)
-    is replicated. An inner subtree whose structure and shapes occur twice in the params
-    with different shardings is ambiguous and left replicated."""
-    table = _subtree_shardings(params, param_shardings)
-
-    def owned(x: Any) -> bool:
-        return x is not None and table.get(_signature(x)) is not None
-
-    return jax.tree.map(
-        lambda x: table[_signature(x)] if owned(x) else replicated, state, is_leaf=owned
-    )
 
 
 def _param_shardings(params: Params, param_shardings: Any | None) -> Any:
@@ -181,15 +81,21 @@ def state_shardings(
     subtree with the structure and leaf shapes of ``params`` (Adam's ``mu`` and ``nu``,
     momentum's ``trace`` ...), or of one inner subtree of ``params`` (the per-group
     states of a partitioned optimiser such as ``optax.multi_transform``), gets those
-    parameters' shardings leaf by leaf; every other leaf (step counts, PRNG keys) gets
-    the fully replicated sharding of the same mesh. A per-parameter state stored in
-    another layout (for example a factored second moment from optax) is replicated:
-    correct, but not memory-optimal. In symbols, for a state leaf ``s``:
+    parameters' shardings leaf by leaf. A subtree with the params' structure but other
+    shapes (a factored second moment: Adafactor's ``v_row``, ``v_col``, ``v``) is
+    matched leaf by leaf: a leaf with its parameter's shape gets its sharding; a leaf
+    with its parameter's shape less one dimension ``d`` gets its ``NamedSharding``
+    spec less entry ``d`` (replicated if two such dimensions give different specs, as
+    for a square matrix). Every other leaf (step counts, PRNG keys) gets the fully
+    replicated sharding of the same mesh. In symbols, for a state leaf ``s`` at
+    parameter ``p_\ell``'s position:
 
     .. math::
-        \mathrm{sharding}(s) = \begin{cases} \mathrm{sharding}(p_\ell) & s
-        \text{ is the leaf of a state subtree shaped like the params (or a subtree),
-        at } p_\ell\text{'s position} \\ \text{replicated} & \text{otherwise}
+        \mathrm{sharding}(s) = \begin{cases} \mathrm{sharding}(p_\ell) &
+        \mathrm{shape}(s) = \mathrm{shape}(p_\ell) \\
+        \mathrm{spec}(p_\ell) \setminus d & \mathrm{shape}(s) =
+        \mathrm{shape}(p_\ell) \setminus d \text{ (one such spec)} \\
+        \text{replicated} & \text{otherwise (and every leaf elsewhere)}
         \end{cases}
 
     Under ``jit`` the compiler, not the parameters, places values that do not depend on
@@ -330,6 +236,13 @@ def make_train_step(
       optimiser state sharded; XLA all-gathers each parameter for the forward and
       backward passes), batch sharded over the same devices.
 
+    Several processes (``jax.distributed.initialize``, one per host): the same code runs
+    in each; the mesh spans every process's devices. A batch leaf that is not a
+    ``jax.Array`` (a NumPy array from this host's data loader) is **this process's
+    rows** of the global batch and is made global by
+    ``jax.make_array_from_process_local_data`` (:func:`global_batch`); on one process
+    that is the whole batch, as before.
+
     Args:
         loss_fn: ``loss_fn(params, batch) -> scalar``, differentiable in ``params``.
         tx: the optimiser, any gradtx or optax ``GradientTransformation``.
@@ -347,7 +260,9 @@ def make_train_step(
     Returns:
         The jitted ``step(params, state, batch) -> (params, state, loss)``: new params
         and state sharded as above and the loss, a replicated scalar (computed at the
-        params passed in, before the update).
+        params passed in, before the update). Its batch goes through
+        :func:`global_batch` first; ``step.lower`` (and every other attribute of a
+        ``jax.jit`` function) is the jitted function's.
 
     Raises:
         TypeError: ``loss_fn`` not callable; ``tx`` without callable
@@ -402,12 +317,83 @@ def make_train_step(
         )
         return params, opt_state, loss
 
-    return jax.jit(
+    jitted = jax.jit(
         step,
         in_shardings=(param_sharding, state_sharding, batch_sharding),
         out_shardings=(param_sharding, state_sharding, replicated),
         donate_argnums=(0, 1) if donate else (),
     )
+    return _TrainStep(jitted, batch_sharding)
+
+
+def global_batch(batch: Any, batch_sharding: Any) -> Any:
+    r"""The global ``jax.Array`` batch made from this process's part of it.
+
+    Each leaf that is not a ``jax.Array`` (a NumPy array, a list, a Python number) is
+    **this process's rows** of the global batch and becomes
+    ``jax.make_array_from_process_local_data(sharding, leaf)``: with ``P`` processes
+    each feeding ``b`` rows of a batch sharded over all of them, the global batch has
+    ``P * b`` rows, process ``i`` holding rows ``[i b, (i+1) b)`` (in the mesh's device
+    order). On one process the local data is the whole batch, so this is
+    ``jax.device_put(leaf, sharding)``. ``jax.Array`` leaves (already global) and
+    ``jax.ShapeDtypeStruct`` s are returned as they are.
+
+    ``jax.jit`` itself would take a NumPy leaf for the **global** value: on several
+    processes each would pass a different "global" batch (silently wrong, or an
+    ``IndivisibleError``). :func:`make_train_step`'s step calls this on its batch, so
+    a training loop feeds each process its own rows unchanged. A gradtx helper; optax
+    has none.
+
+    Args:
+        batch: a pytree of process-local arrays (any leaves ``np.asarray`` accepts) and/or
+            global ``jax.Array`` s.
+        batch_sharding: a ``Sharding`` or a tree of them, a prefix of ``batch``.
+
+    Returns:
+        ``batch`` with every non-``jax.Array`` leaf replaced by its global array.
+
+    Raises:
+        TypeError: ``batch_sharding`` holds something that is not a ``Sharding``.
+        ValueError: ``batch_sharding`` is not a prefix of the batch's structure.
+
+    Example:
+        >>> import gradtx, jax, numpy as np
+        >>> from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        >>> mesh = Mesh(np.array(jax.devices()), ("data",))
+        >>> local = np.ones((2 * jax.local_device_count(), 3), np.float32)
+        >>> x = gradtx.sharding.global_batch(local, NamedSharding(mesh, P("data")))
+        >>> x.shape == (2 * jax.device_count(), 3)  # the rows of every process
+        True
+    """
+    shardings = _broadcast_shardings(batch_sharding, batch, "batch_sharding")
+
+    def one(x: Any, s: Sharding) -> Any:
+        if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
+            return x
+        return jax.make_array_from_process_local_data(s, np.asarray(x))
+
+    return jax.tree.map(one, batch, shardings)
+
+
+class _TrainStep:
+    """The jitted step of :func:`make_train_step`, its batch made global first (see
+    :func:`global_batch`); every other attribute (``lower``, ``trace``, ...) is the
+    jitted function's."""
+
+    def __init__(self, jitted: Any, batch_sharding: Any) -> None:
+        self._jitted = jitted
+        self._batch_sharding = batch_sharding
+        self.__wrapped__ = jitted
+        self.__doc__ = jitted.__doc__
+
+    def __call__(self, params: Params, opt_state: OptState, batch: Any) -> Any:
+        return self._jitted(params, opt_state, global_batch(batch, self._batch_sharding))
+
+    def lower(self, params: Any, opt_state: Any, batch: Any) -> Any:
+        return self._jitted.lower(params, opt_state, global_batch(batch, self._batch_sharding))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jitted, name)
 
 
 def bytes_per_device(tree: Any) -> dict[jax.Device, int]:

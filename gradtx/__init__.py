@@ -158,6 +158,7 @@ from gradtx.transforms._finite import ApplyIfFiniteState, ZeroNansState, apply_i
 from gradtx.training.sharding import (
     bytes_per_device,
     fsdp_shardings,
+    global_batch,
     make_train_step,
     state_shardings,
 )

@@ -370,6 +370,7 @@ NOT_CONSTRUCTORS = frozenset(
         "sqrt_scaling_rule",
         "stack_schedules",
         "state_shardings",
+        "global_batch",
         "unpack",
         "update_and_apply",
         "value_and_grad_from_state",

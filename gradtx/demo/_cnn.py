@@ -99,10 +99,15 @@ class History(NamedTuple):
 
 
 def make_epoch(
-    make_opt: Callable[[Any], gradtx.GradientTransformation], data: Data, batch_size: int
+    make_opt: Callable[[Any], gradtx.GradientTransformation],
+    data: Data,
+    batch_size: int,
+    eval_params: Callable[[Any, Any], Any] | None = None,
 ):
     """``(init, epoch)``, both jitted and vmapped over a leading sweep axis of the
-    hyperparameters ``hp`` (any pytree ``make_opt`` accepts), the params and the state."""
+    hyperparameters ``hp`` (any pytree ``make_opt`` accepts), the params and the state.
+    ``eval_params(state, params)`` gives the params the test accuracy is measured with
+    (default: the params; schedule-free optimisers evaluate an average)."""
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     xt, yt = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
     n = x.shape[0]
@@ -124,7 +129,8 @@ def make_epoch(
             return (gradtx.apply_updates(p, u), s), (loss, jnp.mean(jnp.argmax(logits, -1) == y[i]))
 
         (params, state), (losses, accs) = jax.lax.scan(step, (params, state), idx)
-        metrics = jnp.stack([losses.mean(), accs.mean(), accuracy(params, xt, yt)])
+        evaluated = params if eval_params is None else eval_params(state, params)
+        metrics = jnp.stack([losses.mean(), accs.mean(), accuracy(evaluated, xt, yt)])
         return params, state, metrics
 
     vm_init = jax.jit(jax.vmap(init))
@@ -142,12 +148,13 @@ def train(
     epochs: int,
     bar=None,
     desc: str = "cnn",
+    eval_params: Callable[[Any, Any], Any] | None = None,
 ) -> History:
     """Trains ``N`` CNNs at once (``N`` = leading axis of every leaf of ``hparams``), all
     from the same init and the same data order, the i-th with ``make_opt(hparams[i])``.
     Runs ``epochs`` jitted epochs, advancing ``bar`` (or its own tqdm bar) each epoch."""
     num = jax.tree.leaves(hparams)[0].shape[0]
-    vm_init, vm_epoch, _ = make_epoch(make_opt, data, batch_size)
+    vm_init, vm_epoch, _ = make_epoch(make_opt, data, batch_size, eval_params)
     p0 = init_params(data, cfg.seed)
     params = jax.tree.map(lambda a: jnp.broadcast_to(a, (num, *a.shape)), p0)
     state = vm_init(hparams, params)

@@ -234,6 +234,9 @@ STATE_DTYPE_ARGS = {
     "amsbound": lambda d: gradtx.amsbound(0.1, mu_dtype=d, nu_dtype=d),
     "sgd": lambda d: gradtx.sgd(0.1, momentum=0.9, accumulator_dtype=d),
     "trace": lambda d: gradtx.trace(0.9, accumulator_dtype=d),
+    "lion": lambda d: gradtx.lion(0.1, mu_dtype=d),
+    "signum": lambda d: gradtx.signum(0.1, accumulator_dtype=d),
+    "scale_by_novograd": lambda d: gradtx.scale_by_novograd(mu_dtype=d),
 }
 
 

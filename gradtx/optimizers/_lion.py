@@ -34,7 +34,8 @@ def lion(
         learning_rate: a float (>= 0) or a schedule of the step.
         b1: interpolation weight of the momentum (default 0.9).
         b2: decay of the momentum (default 0.99).
-        mu_dtype: storage dtype of the momentum (default: the params').
+        mu_dtype: storage dtype of the momentum (default ``None``: the state dtype
+            policy, docs/dtypes.md: the params' dtype, float32 for float16 params).
         weight_decay: decoupled weight decay :math:`\lambda`, a float or schedule
             (default 1e-3).
         mask: a tree of booleans (or a function of the params returning one): where

@@ -11,7 +11,14 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs, Params, Updates
-from gradtx.tree._core import check_updates, safe_increment, zero_count, zeros_like
+from gradtx.tree._core import (
+    MOMENT,
+    check_updates,
+    safe_increment,
+    state_like,
+    sum_of_squares,
+    zero_count,
+)
 
 
 class ShouldSkipUpdateFunction(Protocol):
@@ -26,7 +33,8 @@ class ApplyEvery(NamedTuple):
     """State of :func:`apply_every` (optax's name and fields)."""
 
     count: jax.Array  # shape=(), dtype=int32: calls since the last emitted update, mod k
-    grad_acc: Updates  # like params: the sum of this window's updates
+    grad_acc: Updates  # like params: the sum of this window's updates (dtype: the state
+    #                    policy, docs/dtypes.md: float32 for float16 params)
 
 
 def apply_every(k: int = 1) -> GradientTransformationExtraArgs:
@@ -39,7 +47,11 @@ def apply_every(k: int = 1) -> GradientTransformationExtraArgs:
 
     Transformations chained before it still update their state every call; for an
     exact large-batch equivalent use :class:`gradtx.MultiSteps`. As
-    ``optax.apply_every``.
+    ``optax.apply_every``. The sum is a momentum-like accumulator: it is stored in the
+    state dtype policy's dtype (float32 for float16 params, whose range a sum of ``k``
+    gradients leaves sooner) and, like :func:`gradtx.trace`'s, the emitted update has
+    the wider of the gradient's and the sum's dtype (as in optax, whose update is the
+    stored sum).
 
     Args:
       k: the period, an int ``>= 1`` (default ``1``: every update passes).
@@ -63,7 +75,7 @@ def apply_every(k: int = 1) -> GradientTransformationExtraArgs:
         _checks.positive_int("k", k)
 
     def init_fn(params):
-        return ApplyEvery(count=zero_count(), grad_acc=zeros_like(params))
+        return ApplyEvery(count=zero_count(), grad_acc=state_like(params, MOMENT))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -74,7 +86,9 @@ def apply_every(k: int = 1) -> GradientTransformationExtraArgs:
             lambda g, a: (keep * a + g).astype(a.dtype), updates, state.grad_acc
         )
         emit = c == k - 1
-        new_updates = jax.tree.map(lambda a, g: (emit * a).astype(g.dtype), grad_acc, updates)
+        new_updates = jax.tree.map(
+            lambda a, g: (emit * a).astype(jnp.promote_types(g.dtype, a.dtype)), grad_acc, updates
+        )
         return new_updates, ApplyEvery(count=safe_increment(state.count) % k, grad_acc=grad_acc)
 
     return GradientTransformationExtraArgs(init_fn, update_fn)
@@ -134,7 +148,8 @@ def skip_large_updates(
       (True, 25.0)
     """
     del gradient_step, params
-    leaves = jax.tree.leaves(updates)
-    norm_sq = jnp.sum(jnp.array([jnp.sum(p**2) for p in leaves])) if leaves else jnp.zeros([])
+    # in at least float32 (a float16 sum of squares overflows past 65504, which would
+    # skip every micro-batch) and |g|^2 for complex leaves
+    norm_sq = sum_of_squares(updates)
     should_skip = jnp.logical_not(norm_sq < max_squared_norm)
     return should_skip, {"should_skip": should_skip, "norm_squared": norm_sq}

@@ -9,14 +9,16 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, with_spec
 from gradtx.transforms._adam import ScaleByAdamState
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     bias_correction,
     check_updates,
     compute_dtype,
     ema,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
@@ -61,7 +63,9 @@ def scale_by_adamax(
     _checks.non_negative("eps", eps)
 
     def init_fn(params):
-        return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(), mu=state_like(params, MOMENT), nu=state_like(params, SQUARED)
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

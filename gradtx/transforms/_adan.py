@@ -11,19 +11,21 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import GradientTransformation
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     bias_correction,
     check_updates,
     compute_dtype,
     ema,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
 class ScaleByAdanState(NamedTuple):
-    m: Any  # EMA of the gradient, like params
+    m: Any  # EMA of the gradient, like params (dtype: the state policy, docs/dtypes.md)
     v: Any  # EMA of the gradient's change g_t - g_{t-1}, like params
     n: Any  # EMA of (g_t + (1-b2)(g_t - g_{t-1}))^2, like params
     g: Any  # the previous gradient g_{t-1}, like params
@@ -83,9 +85,12 @@ def scale_by_adan(
     _checks.non_negative("eps_root", eps_root)
 
     def init_fn(params):
-        # four buffers, not one shared: a donated state must not hold one buffer twice
-        return ScaleByAdanState(m=zeros_like(params), v=zeros_like(params),
-                                n=zeros_like(params), g=zeros_like(params), t=zero_count())
+        # four buffers, not one shared: a donated state must not hold one buffer twice. All
+        # four follow the state dtype policy (float32 for float16 params): the previous
+        # gradient is stored exactly, and g_t - g_{t-1} is formed in float32 anyway.
+        return ScaleByAdanState(m=state_like(params, MOMENT), v=state_like(params, MOMENT),
+                                n=state_like(params, SQUARED), g=state_like(params, MOMENT),
+                                t=zero_count())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -12,20 +12,22 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, with_spec
 from gradtx.transforms._radam import first_moment_estimate
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     bias_correction,
     check_updates,
     ema,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
 class ScaleByBeliefState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates made so far
-    mu: Any  # first moment m_t, like params
-    nu: Any  # second moment of the prediction error s_t (eps_root included), like params
+    mu: Any  # first moment m_t, like params (dtype: the state policy, docs/dtypes.md)
+    nu: Any  # second moment of the prediction error s_t (eps_root included), like mu
 
 
 def scale_by_belief(
@@ -77,7 +79,9 @@ def scale_by_belief(
     _checks.non_negative("eps_root", eps_root)
 
     def init_fn(params):
-        return ScaleByBeliefState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+        return ScaleByBeliefState(
+            count=zero_count(), mu=state_like(params, MOMENT), nu=state_like(params, SQUARED)
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

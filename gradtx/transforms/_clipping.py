@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation
-from gradtx.tree._core import check_updates, mean_abs_sq
+from gradtx.tree._core import check_updates, compute_dtype, mean_abs_sq
 from gradtx.tree._math import tree_norm
 
 ClipState = EmptyState
@@ -154,13 +154,18 @@ def adaptive_grad_clip(
         if params is None:
             raise ValueError("adaptive_grad_clip: update needs params (update(g, state, params))")
         check_updates(updates)
-        g_norm = jax.tree.map(lambda x: _unitwise_norm(x, axis), updates)
-        p_norm = jax.tree.map(lambda x: _unitwise_norm(x, axis), params)
+        # the norms and the rescaling in at least float32 (a float16 sum of squares
+        # overflows for a norm above 256), the update in the gradient's dtype
+        def wide(x):
+            return jnp.asarray(x).astype(compute_dtype(x))
+
+        g_norm = jax.tree.map(lambda x: _unitwise_norm(wide(x), axis), updates)
+        p_norm = jax.tree.map(lambda x: _unitwise_norm(wide(x), axis), params)
         max_norm = jax.tree.map(lambda x: clipping * jnp.maximum(x, eps), p_norm)
 
         def one(gn, mn, g):
-            clipped = g * (mn / jnp.maximum(gn, 1e-6))
-            return jnp.where(gn < mn, g, clipped).astype(g.dtype)
+            clipped = wide(g) * (mn / jnp.maximum(gn, 1e-6))
+            return jnp.where(gn < mn, wide(g), clipped).astype(g.dtype)
 
         return jax.tree.map(one, g_norm, max_norm, updates), state
 

@@ -19,18 +19,22 @@ import numpy as np
 from gradtx import _checks
 from gradtx.base import GradientTransformation
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     check_updates,
     compute_dtype,
     ema,
     map_outputs,
     safe_increment,
+    state_dtype,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
 class FactoredState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates made so far
+    # v_row, v_col, v: real, dtype the state policy (float32 for float16 params)
     v_row: Any  # per leaf: row second moment (shape without the column axis) or (1,)
     v_col: Any  # per leaf: column second moment (shape without the row axis) or (1,)
     v: Any  # per leaf: full second moment (unfactored leaves) or (1,)
@@ -123,7 +127,10 @@ def scale_by_factored_rms(
     def init_fn(params):
         def one(p):
             p = jnp.asarray(p)
-            dt, dims = jnp.result_type(p), _factored_dims(p.shape, factored, min_dim_size_to_factor)
+            # the state dtype policy: float32 for float16 params (g^2 overflows float16
+            # for |g| > 256, and epsilon = 1e-30 is 0 there)
+            dt = state_dtype(jnp.result_type(p), SQUARED)
+            dims = _factored_dims(p.shape, factored, min_dim_size_to_factor)
             small = jnp.zeros((1,), dt)
             if dims is None:  # own buffers: a donated state must not hold one twice
                 return small, jnp.zeros((1,), dt), jnp.zeros(p.shape, dt)
@@ -179,6 +186,7 @@ __all__ = ["FactoredState", "scale_by_factored_rms"]
 class ScaleBySM3State(NamedTuple):
     mu: Any  # per leaf: a list of one accumulator per axis (shape (n_i,)), as optax's
     nu: Any  # the momentum of the scaled gradient, like params
+    # (both in the state policy's dtype: float32 for float16 params)
 
 
 def scale_by_sm3(b1: float = 0.9, b2: float = 1.0, eps: float = 1e-8) -> GradientTransformation:
@@ -237,11 +245,14 @@ def scale_by_sm3(b1: float = 0.9, b2: float = 1.0, eps: float = 1e-8) -> Gradien
 
         def accumulators(p):
             p = jnp.asarray(p)
+            dt = state_dtype(p.dtype, SQUARED)  # the state policy (float32 for float16)
             if p.ndim == 0:
-                return [jnp.zeros((), p.dtype)]
-            return [jnp.zeros((p.shape[i],), p.dtype) for i in range(p.ndim)]
+                return [jnp.zeros((), dt)]
+            return [jnp.zeros((p.shape[i],), dt) for i in range(p.ndim)]
 
-        return ScaleBySM3State(mu=jax.tree.map(accumulators, params), nu=zeros_like(params))
+        return ScaleBySM3State(
+            mu=jax.tree.map(accumulators, params), nu=state_like(params, MOMENT)
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

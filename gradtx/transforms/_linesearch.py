@@ -13,10 +13,21 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation
-from gradtx.tree._core import check_same_tree, check_updates, safe_increment, zero_count, zeros_like
+from gradtx.tree._core import (
+    MOMENT,
+    check_same_tree,
+    check_updates,
+    compute_dtype,
+    safe_increment,
+    state_like,
+    zero_count,
+    zeros_like,
+)
 
 
 class ScaleByLBFGSState(NamedTuple):
+    # every per-parameter leaf is in the state dtype policy's dtype (docs/dtypes.md:
+    # float32 for float16 params, where differences and their dot products overflow)
     count: jax.Array  # shape=(), dtype=int32: iterations so far
     params: Any  # the params at the last update, like params
     updates: Any  # the updates (gradients) at the last update, like params
@@ -26,8 +37,14 @@ class ScaleByLBFGSState(NamedTuple):
 
 
 def _vdot(a: Any, b: Any) -> jax.Array:
-    """``Re sum_leaves <a, b>`` (``a`` conjugated)."""
-    leaves = [jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]
+    """``Re sum_leaves <a, b>`` (``a`` conjugated), in at least float32 (a sum of
+    products of float16 entries overflows float16)."""
+
+    def one(x, y):
+        dt = compute_dtype(x, y)
+        return jnp.vdot(jnp.asarray(x, dt), jnp.asarray(y, dt))
+
+    leaves = [one(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)]
     return jnp.real(sum(leaves)) if leaves else jnp.zeros([], jnp.float32)
 
 
@@ -37,7 +54,10 @@ def _add_scale(x: Any, s: jax.Array, y: Any) -> Any:
 
 def _precondition(updates, dw_mem, du_mem, rhos, gamma, memory_idx):
     """Nocedal & Wright, Algorithm 7.4: ``P_k u`` by the two loops over the memory,
-    oldest-to-newest order starting at ``memory_idx``."""
+    oldest-to-newest order starting at ``memory_idx``; computed in at least float32
+    and returned in the dtypes of ``updates``."""
+    out_dtypes = jax.tree.map(jnp.result_type, updates)
+    updates = jax.tree.map(lambda u, m: u.astype(compute_dtype(u, m)), updates, dw_mem)
     m = rhos.shape[0]
     indices = (memory_idx + jnp.arange(m)) % m
 
@@ -56,7 +76,7 @@ def _precondition(updates, dw_mem, du_mem, rhos, gamma, memory_idx):
         return _add_scale(vec, alpha - beta, dw), beta
 
     vec, _ = jax.lax.scan(left, vec, (indices, alphas))
-    return vec
+    return jax.tree.map(lambda v, dt: v.astype(dt), vec, out_dtypes)
 
 
 def scale_by_lbfgs(
@@ -106,15 +126,18 @@ def scale_by_lbfgs(
         raise ValueError(f"memory_size must be a positive integer, got {memory_size!r}")
 
     def init_fn(params):
-        stacked = jax.tree.map(
-            lambda x: jnp.zeros((memory_size, *jnp.shape(x)), jnp.result_type(x)), params
-        )
+        def stacked():  # own buffers: a donated state must not hold one twice
+            return jax.tree.map(
+                lambda x: jnp.zeros((memory_size, *jnp.shape(x)), x.dtype),
+                state_like(params, MOMENT),
+            )
+
         return ScaleByLBFGSState(
             count=zero_count(),
-            params=zeros_like(params),
-            updates=zeros_like(params),
-            diff_params_memory=stacked,
-            diff_updates_memory=stacked,
+            params=state_like(params, MOMENT),
+            updates=state_like(params, MOMENT),
+            diff_params_memory=stacked(),
+            diff_updates_memory=stacked(),
             weights_memory=jnp.zeros(memory_size),
         )
 
@@ -126,8 +149,8 @@ def scale_by_lbfgs(
         check_same_tree(updates, params, against="params")
         memory_idx = state.count % memory_size
         prev_idx = (state.count - 1) % memory_size
-        dw = jax.tree.map(lambda a, b: a - b, params, state.params)
-        du = jax.tree.map(lambda a, b: a - b, updates, state.updates)
+        dw = jax.tree.map(lambda a, b: a.astype(b.dtype) - b, params, state.params)
+        du = jax.tree.map(lambda a, b: a.astype(b.dtype) - b, updates, state.updates)
         curv = _vdot(du, dw)
         weight = jnp.where(curv == 0.0, 0.0, 1.0 / curv)
         first = state.count == 0
@@ -149,8 +172,8 @@ def scale_by_lbfgs(
         out = _precondition(updates, dw_mem, du_mem, rhos, gamma, memory_idx)
         return out, ScaleByLBFGSState(
             count=safe_increment(state.count),
-            params=params,
-            updates=updates,
+            params=jax.tree.map(lambda p, s: p.astype(s.dtype), params, state.params),
+            updates=jax.tree.map(lambda u, s: u.astype(s.dtype), updates, state.updates),
             diff_params_memory=dw_mem,
             diff_updates_memory=du_mem,
             weights_memory=rhos,

@@ -10,13 +10,14 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import GradientTransformation, with_spec
 from gradtx.tree._core import (
+    MOMENT,
     check_updates,
     compute_dtype,
     ema,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 _LION_MODES = ("hard", "smooth", "refined")
@@ -24,7 +25,7 @@ _LION_MODES = ("hard", "smooth", "refined")
 
 class ScaleByLionState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates made so far
-    mu: Any  # momentum m_t, like params (dtype mu_dtype)
+    mu: Any  # momentum m_t, like params (dtype: mu_dtype or the state policy)
 
 
 def scale_by_lion(
@@ -49,7 +50,8 @@ def scale_by_lion(
         b1: interpolation weight of the momentum in :math:`c_t`, in ``[0, 1)``
             (default 0.9).
         b2: decay of the momentum :math:`m_t`, in ``[0, 1)`` (default 0.99).
-        mu_dtype: storage dtype of the momentum (default: the params' dtype).
+        mu_dtype: storage dtype of the momentum (default ``None``: the state dtype policy,
+            docs/dtypes.md: the params' dtype, float32 for float16 params).
         mode: ``"hard"`` (default), ``"smooth"`` or ``"refined"``.
         smooth_beta: the tanh's slope for ``mode="smooth"`` (default 1.0, > 0).
 
@@ -77,7 +79,7 @@ def scale_by_lion(
     if mode not in _LION_MODES:
         raise ValueError(f"mode must be one of {_LION_MODES}, got {mode!r}")
     _checks.positive("smooth_beta", smooth_beta)
-    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    mu_dtype = _checks.state_dtype("mu_dtype", mu_dtype)
 
     def direction(c):
         if mode == "hard":
@@ -87,7 +89,7 @@ def scale_by_lion(
         return jnp.where(jnp.abs(c) < 1.0, c, jnp.sign(c))
 
     def init_fn(params):
-        return ScaleByLionState(count=zero_count(), mu=zeros_like(params, mu_dtype))
+        return ScaleByLionState(count=zero_count(), mu=state_like(params, MOMENT, mu_dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

@@ -14,8 +14,7 @@ import numpy as np
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation, _as_transformation
-from gradtx.tree._core import check_updates
-from gradtx.tree._math import tree_norm
+from gradtx.tree._core import check_updates, compute_dtype, global_norm
 
 
 class SnapshotState(NamedTuple):
@@ -54,8 +53,11 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         check_updates(updates)
-        g_norm = (tree_norm(updates) + eps) / scale_factor
-        return jax.tree.map(lambda g: g / g_norm, updates), state
+        # the norm and the division in at least float32 (a float16 sum of squares
+        # overflows for a norm above 256), the update in the gradient's dtype
+        g_norm = (global_norm(updates) + eps) / scale_factor
+        return jax.tree.map(lambda g: (g.astype(compute_dtype(g)) / g_norm).astype(g.dtype),
+                            updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update_fn)
 

@@ -11,20 +11,24 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import GradientTransformation
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     check_same_tree,
     check_updates,
     compute_dtype,
     map_outputs,
     safe_increment,
+    state_dtype,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
 class ScaleByNovogradState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates made so far
-    mu: Any  # momentum, like params (dtype mu_dtype)
+    mu: Any  # momentum, like params (dtype: mu_dtype or the state policy, docs/dtypes.md)
     nu: Any  # per leaf: one scalar (shape ()), the EMA of the leaf's squared L2 norm
+    #          (dtype: the state policy, float32 for float16 params)
 
 
 def scale_by_novograd(
@@ -54,7 +58,8 @@ def scale_by_novograd(
         eps_root: added inside the root (default 0).
         weight_decay: :math:`\lambda`, a number >= 0 (default 0). When it is not 0
             ``update`` needs the params.
-        mu_dtype: storage dtype of the momentum.
+        mu_dtype: storage dtype of the momentum (default ``None``: the state dtype policy,
+            docs/dtypes.md: the params' dtype, float32 for float16 params).
 
     Returns:
         A :class:`gradtx.GradientTransformation` with state
@@ -79,11 +84,16 @@ def scale_by_novograd(
     _checks.non_negative("eps", eps)
     _checks.non_negative("eps_root", eps_root)
     _checks.non_negative("weight_decay", weight_decay)
-    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    mu_dtype = _checks.state_dtype("mu_dtype", mu_dtype)
 
     def init_fn(params):
-        nu = jax.tree.map(lambda p: jnp.zeros([], jnp.result_type(p)), params)
-        return ScaleByNovogradState(count=zero_count(), mu=zeros_like(params, mu_dtype), nu=nu)
+        # nu is a squared norm of a whole leaf: float32 for float16 params (the state
+        # policy); in float16 the sum of g^2 overflows as soon as it passes 65504
+        nu = jax.tree.map(
+            lambda p: jnp.zeros([], state_dtype(jnp.result_type(p), SQUARED)), params
+        )
+        mu = state_like(params, MOMENT, mu_dtype)
+        return ScaleByNovogradState(count=zero_count(), mu=mu, nu=nu)
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args

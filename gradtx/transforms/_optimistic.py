@@ -9,12 +9,12 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation
-from gradtx.tree._core import check_updates, map_outputs, zeros_like
+from gradtx.tree._core import MOMENT, check_updates, compute_dtype, map_outputs, state_like
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
     is_initial_step: jax.Array  # shape=(), dtype=bool: no update made yet
-    previous_gradient: Any  # g_{t-1}, like params
+    previous_gradient: Any  # g_{t-1}, like params (dtype: the state policy, docs/dtypes.md)
 
 
 def scale_by_optimistic_gradient(alpha: float = 1.0, beta: float = 1.0) -> GradientTransformation:
@@ -57,7 +57,7 @@ def scale_by_optimistic_gradient(alpha: float = 1.0, beta: float = 1.0) -> Gradi
 
     def init_fn(params):
         return ScaleByOptimisticGradientState(
-            is_initial_step=jnp.array(True), previous_gradient=zeros_like(params)
+            is_initial_step=jnp.array(True), previous_gradient=state_like(params, MOMENT)
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -65,8 +65,9 @@ def scale_by_optimistic_gradient(alpha: float = 1.0, beta: float = 1.0) -> Gradi
         check_updates(updates, state.previous_gradient)
 
         def one(g, prev):
-            before = jnp.where(state.is_initial_step, g, prev.astype(g.dtype))
-            u = (alpha + beta) * g - beta * before
+            dt = compute_dtype(g, prev)  # at least float32: 2 g overflows float16 sooner
+            before = jnp.where(state.is_initial_step, g.astype(dt), prev.astype(dt))
+            u = (alpha + beta) * g.astype(dt) - beta * before
             return u.astype(g.dtype), g.astype(prev.dtype)
 
         trees = (updates, state.previous_gradient)

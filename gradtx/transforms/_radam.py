@@ -12,13 +12,15 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, with_spec
 from gradtx.transforms._adam import ScaleByAdamState
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     bias_correction,
     check_updates,
     ema,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 # x/(e^x - 1) = sum_n B_n x^n / n!: the coefficients of 1 - x/(e^x - 1) up to x^8.
@@ -137,7 +139,9 @@ def scale_by_radam(
     _checks.non_negative("threshold", threshold)
 
     def init_fn(params):
-        return ScaleByAdamState(count=zero_count(), mu=zeros_like(params), nu=zeros_like(params))
+        return ScaleByAdamState(
+            count=zero_count(), mu=state_like(params, MOMENT), nu=state_like(params, SQUARED)
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

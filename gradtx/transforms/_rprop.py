@@ -9,11 +9,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation
-from gradtx.tree._core import check_updates, full_like, map_outputs, zeros_like
+from gradtx.tree._core import MOMENT, check_updates, compute_dtype, map_outputs, state_like
 
 
 class ScaleByRpropState(NamedTuple):
-    step_sizes: Any  # per-parameter step size, like params
+    step_sizes: Any  # per-parameter step size, like params (dtype: the state policy)
     prev_updates: Any  # the last step, step_size * sign(g) (0 after a sign change)
 
 
@@ -87,8 +87,11 @@ def scale_by_rprop(
     _checks.check_range("max_step_size", max_step_size, _checks._concrete(min_step_size))
 
     def init_fn(params):
+        # both follow the state dtype policy (float32 for float16 params: float16 holds
+        # min_step_size = 1e-6 only as a subnormal, with 4 significant bits)
         return ScaleByRpropState(
-            step_sizes=full_like(params, learning_rate), prev_updates=zeros_like(params)
+            step_sizes=state_like(params, MOMENT, value=learning_rate),
+            prev_updates=state_like(params, MOMENT),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -96,12 +99,18 @@ def scale_by_rprop(
         check_updates(updates, state.step_sizes)
 
         def one(g, step, prev):
-            s = g * prev.astype(g.dtype)
+            dt = compute_dtype(g, step, prev)
+            # the sign of g * prev, without its product (which can underflow to 0 or
+            # overflow in a narrow dtype)
+            s = jnp.sign(g.astype(dt)) * jnp.sign(prev.astype(dt))
             grown = jnp.clip(
-                step * jnp.where(s > 0, eta_plus, eta_minus), min_step_size, max_step_size
+                step.astype(dt) * jnp.where(s > 0, eta_plus, eta_minus),
+                min_step_size,
+                max_step_size,
             )
-            new_step = jnp.where(s == 0, step, grown).astype(step.dtype)
-            d = jnp.where(s < 0, 0.0, new_step * jnp.sign(g)).astype(prev.dtype)
+            new_step = jnp.where(s == 0, step.astype(dt), grown)
+            d = jnp.where(s < 0, 0.0, new_step * jnp.sign(g.astype(dt)))
+            new_step, d = new_step.astype(step.dtype), d.astype(prev.dtype)
             u = jnp.where(s < 0, 0.0, prev) if lagged else d
             return u.astype(g.dtype), new_step, d
 

@@ -11,12 +11,13 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation
 from gradtx.tree._core import (
+    MOMENT,
     check_updates,
     ema,
     map_outputs,
     safe_increment,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
@@ -56,17 +57,17 @@ def scale_by_sign() -> GradientTransformation:
 
 class EmaState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: updates made so far
-    ema: Any  # the moving average m_t, like params (dtype accumulator_dtype)
+    ema: Any  # the moving average m_t, like params (accumulator_dtype or the state policy)
 
 
 def ema_no_debias(decay: float, accumulator_dtype: Any | None = None) -> GradientTransformation:
     """``m_t = decay m_{t-1} + (1-decay) g_t``, ``u_t = m_t``: optax's
     ``ema(decay, debias=False, accumulator_dtype)`` with its state (``EmaState``)."""
     _checks.decay_rate("beta", decay)
-    acc = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
+    acc = _checks.state_dtype("accumulator_dtype", accumulator_dtype)
 
     def init_fn(params):
-        return EmaState(count=zero_count(), ema=zeros_like(params, acc))
+        return EmaState(count=zero_count(), ema=state_like(params, MOMENT, acc))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

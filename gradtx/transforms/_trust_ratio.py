@@ -15,7 +15,13 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation, init_empty_state
-from gradtx.tree._core import check_same_tree, check_updates, compute_dtype, mean_abs_sq
+from gradtx.tree._core import (
+    check_same_tree,
+    check_updates,
+    compute_dtype,
+    mean_abs_sq,
+    real_dtype,
+)
 
 # optax's name for the (empty) state of scale_by_trust_ratio.
 ScaleByTrustRatioState = EmptyState
@@ -39,6 +45,14 @@ def _block_norm(x: jax.Array) -> jax.Array:
 def _block_rms(x: jax.Array) -> jax.Array:
     """RMS over the block's real coordinates (a complex entry counts as two)."""
     return jnp.sqrt(mean_abs_sq(x))
+
+
+def _scaled(u: jax.Array, factor: jax.Array) -> jax.Array:
+    """``u * factor`` formed in at least float32 and returned in ``u``'s dtype: a factor
+    such as a trust ratio ``1e-6 / 500`` is 0 in float16, and the product can still be
+    a representable update."""
+    dt = compute_dtype(u)
+    return (u.astype(dt) * factor.astype(real_dtype(dt))).astype(u.dtype)
 
 
 def _floor(value: jax.Array, low: Any) -> jax.Array:
@@ -101,7 +115,7 @@ def scale_by_trust_ratio(
             u_norm = _floor(_block_norm(u), min_norm)
             ratio = trust_coefficient * p_norm / (u_norm + eps)
             ratio = jnp.where((p_norm == 0) | (u_norm == 0), 1.0, ratio)
-            return (u * ratio.astype(jnp.real(u).dtype)).astype(u.dtype)
+            return _scaled(u, ratio)
 
         return jax.tree.map(one, updates, params), state
 
@@ -148,7 +162,7 @@ def scale_by_param_block_norm(min_scale: float = 1e-3) -> GradientTransformation
 
         def one(u, p):
             s = _floor(_block_norm(p), min_scale)
-            return (u * s.astype(jnp.real(u).dtype)).astype(u.dtype)
+            return _scaled(u, s)
 
         return jax.tree.map(one, updates, params), state
 
@@ -193,7 +207,7 @@ def scale_by_param_block_rms(min_scale: float = 1e-3) -> GradientTransformation:
 
         def one(u, p):
             s = _floor(_block_rms(p), min_scale)
-            return (u * s.astype(jnp.real(u).dtype)).astype(u.dtype)
+            return _scaled(u, s)
 
         return jax.tree.map(one, updates, params), state
 

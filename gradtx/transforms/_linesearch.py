@@ -106,15 +106,19 @@ def scale_by_lbfgs(
         raise ValueError(f"memory_size must be a positive integer, got {memory_size!r}")
 
     def init_fn(params):
-        stacked = jax.tree.map(
-            lambda x: jnp.zeros((memory_size, *jnp.shape(x)), jnp.result_type(x)), params
-        )
+        def stacked():
+            # a new buffer per field: two state leaves sharing one buffer would be
+            # donated twice by a donated step (issue 11, class 8)
+            return jax.tree.map(
+                lambda x: jnp.zeros((memory_size, *jnp.shape(x)), jnp.result_type(x)), params
+            )
+
         return ScaleByLBFGSState(
             count=zero_count(),
             params=zeros_like(params),
             updates=zeros_like(params),
-            diff_params_memory=stacked,
-            diff_updates_memory=stacked,
+            diff_params_memory=stacked(),
+            diff_updates_memory=stacked(),
             weights_memory=jnp.zeros(memory_size),
         )
 

@@ -88,7 +88,7 @@ SPLIT_KEEPS_NDIM = frozenset({"lars_masked_nesterov", "masked", "partition", "fr
 # Rows whose updates are a measurement the USER wrote: measure_with_ema(jnp.abs) measures
 # the modulus |z| = sqrt(x^2 + y^2) of a complex entry, the split (|x|, |y|); |1j z| = |z|
 # is invariant, not turned. gradtx's own part (the EMA) is checked against NumPy on both
-# runs (test_measurement_rows).
+# runs (_check_measurement, in test_complex_equals_real_split).
 MEASUREMENT_ROWS = frozenset({"measure_with_ema"})
 
 
@@ -377,8 +377,11 @@ def test_block_rules_on_complex_entries():
     complex rules, eagerly on tiny leaves: centralize centres Re and Im by their own
     means; a kernel's unit norm counts both parts of each entry, |g_ij|^2."""
     rng = np.random.default_rng(3)
-    z = jnp.asarray((rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3))).astype(np.complex64))
-    p = 3 * z
+
+    def c(*shape):
+        return jnp.asarray((rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype("c8"))
+
+    z, p = c(2, 3), c(2, 3)
     tx = gradtx.centralize()
     u, _ = tx.update(z, tx.init(z))
     for part in (jnp.real, jnp.imag):
@@ -386,10 +389,17 @@ def test_block_rules_on_complex_entries():
         np.testing.assert_allclose(np.asarray(part(u)), np.asarray(want), atol=1e-6)
     tx = gradtx.adaptive_grad_clip(0.1)
     u, _ = tx.update(z, tx.init(p), p)
-    unit = np.sqrt(np.sum(np.abs(np.asarray(z)) ** 2, axis=0, keepdims=True))  # per column
-    cap = 0.1 * np.maximum(np.sqrt(np.sum(np.abs(np.asarray(p)) ** 2, 0, keepdims=True)), 1e-3)
-    want = np.where(unit < cap, np.asarray(z), np.asarray(z) * cap / unit)
-    np.testing.assert_allclose(np.asarray(u), want, rtol=1e-5)
+
+    def agc(g, w):  # per column: ||g_j|| over the column's entries (|.| of each entry)
+        unit = np.sqrt(np.sum(np.abs(g) ** 2, axis=0, keepdims=True))
+        cap = 0.1 * np.maximum(np.sqrt(np.sum(np.abs(w) ** 2, 0, keepdims=True)), 1e-3)
+        return np.where(unit < cap, g, g * cap / unit)
+
+    g, w = np.asarray(z), np.asarray(p)
+    np.testing.assert_allclose(np.asarray(u), agc(g, w), rtol=1e-5)
+    # not the split's rule (Re and Im as separate units): the test can tell them apart
+    per_part = agc(g.real, w.real) + 1j * agc(g.imag, w.imag)
+    assert np.max(np.abs(per_part - agc(g, w))) > 1e-3
 
 
 # Rows that concatenate every leaf into one vector (optax's ravel): a real leaf is

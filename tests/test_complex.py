@@ -12,8 +12,9 @@ complex leaves (and one real leaf), with ``N`` steps:
   (optax.contrib's name for the same convention) equals it too;
 * **a quarter turn**: multiplying params and gradients by ``1j`` maps ``(x, y)`` to
   ``(-y, x)``, a permutation and a sign of the real coordinates, so every update is
-  multiplied by ``1j`` (``g**2`` anywhere gives ``-g**2`` and fails); except
-  ``add_noise`` (:data:`NOT_PHASE_EQUIVARIANT`) and :data:`PHASE_STATE_ONLY`;
+  multiplied by ``1j`` (``g**2`` anywhere gives ``-g**2`` and fails); except the rows
+  of :data:`NOT_PHASE_EQUIVARIANT` (drawn noise, the non-negative orthant) and
+  :data:`PHASE_STATE_ONLY`;
 * **state dtypes**: per-element accumulators of a complex parameter are complex, one
   value per part (a squared accumulator's two parts are both >= 0);
 * **optax**: optax keeps ONE real second moment ``E|g|^2`` per complex element, shared by
@@ -57,29 +58,53 @@ REJECTS_COMPLEX = {
     "scale_by_sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "clip": "elementwise clipping of a complex value is undefined (jnp.clip raises)",
 }
-# Rows that differ from the real split, and why (every other row equals it). Some are
-# artefacts of the split itself (the split leaf has one more axis, so masks and labels
-# chosen by ndim differ); the others are per-block statistics or rules that still treat
-# a complex element as one unit (a mean over n complex elements, not 2n coordinates; the
-# sign z/|z|): the issue's property does not hold for them yet (reported as open).
-_NDIM = "the row picks leaves by ndim, and the split leaf has one more axis (test artefact)"
-_BLOCK = "a per-block mean counts a complex element once, the split counts 2 coordinates"
+# Rows that differ from the real split, and why (every other row equals it). Both are
+# rules over a block whose *units* are chosen by shape, where the split's extra pair axis
+# changes which coordinates form a unit. gradtx applies the rule to the complex entries
+# (optax's numbers), which commutes with a quarter turn (test_phase_equivariance); its
+# per-part math is checked by test_block_rules_on_complex_entries:
 DIFFERS_FROM_SPLIT: dict[str, str] = {
-    "lars_masked_nesterov": _NDIM,
-    "masked": _NDIM,
-    "partition": _NDIM,
-    "freeze": _NDIM,
-    "adafactor_momentum_wd": "1e-3 relative difference, not explained yet (open)",
-    "adaptive_grad_clip": _BLOCK,
-    "centralize": _BLOCK,
-    "scale_by_distance_over_gradients": _BLOCK,
-    "measure_with_ema": "the row measures |z|, the split |Re|, |Im| (test artefact)",
+    # centralize subtracts the mean over every axis but the first. On a complex (2, 2)
+    # leaf that is z - mean_j z: Re and Im are each centred by their own mean. The split
+    # (2, 2, 2) pools the parts into ONE mean (sum Re + sum Im) / 2n, subtracted from
+    # both, and the 1-D complex leaf (3,) (left alone, ndim 1) splits into a (3, 2) leaf
+    # that is centred across each pair. A pooled mean maps (x, y) -> (-y, x) to
+    # (sum x - sum y) / 2n under a quarter turn, not to a turned mean: no phase-equivariant
+    # complex rule can equal it.
+    "centralize": "the split pools Re and Im into one mean (not phase equivariant)",
+    # adaptive_grad_clip's unit-wise norm: a (2, 2) kernel's units are its columns, so
+    # ||g_j||^2 = sum_i |g_ij|^2 counts both parts of each entry; the split (2, 2, 2) is a
+    # 3-D kernel whose units are (column, part): Re and Im clipped separately, and the
+    # (3,) vector (one unit) becomes a (3, 2) kernel of two units. Clipping Re and Im
+    # separately is not invariant under a quarter turn (it swaps the units' norms).
+    "adaptive_grad_clip": "the split makes Re and Im separate units (not phase equivariant)",
 }
+# Rows that pick leaves by ndim (masks, labels): view_as_real's trailing pair axis turns
+# a 1-D complex leaf into a 2-D one and the row would pick other leaves. Their split keeps
+# each leaf's ndim: the pairs are interleaved on the last axis ((3,) -> (6,), (2, 2) ->
+# (2, 4): NumPy's z.view(float32), the same coordinates, per-leaf norms preserved), so
+# they are compared with the same mask.
+SPLIT_KEEPS_NDIM = frozenset({"lars_masked_nesterov", "masked", "partition", "freeze"})
+# Rows whose updates are a measurement the USER wrote: measure_with_ema(jnp.abs) measures
+# the modulus |z| = sqrt(x^2 + y^2) of a complex entry, the split (|x|, |y|); |1j z| = |z|
+# is invariant, not turned. gradtx's own part (the EMA) is checked against NumPy on both
+# runs (_check_measurement, in test_complex_equals_real_split).
+MEASUREMENT_ROWS = frozenset({"measure_with_ema"})
 
 
-# add_noise adds noise that is drawn, not rotated: the rotated run gets the same noise.
-# (Its real-split run is equal exactly: a complex leaf's noise is the split's noise.)
-NOT_PHASE_EQUIVARIANT = frozenset({"add_noise"})
+# Rows that do not commute with a quarter turn, and why (the rotated run must differ):
+NOT_PHASE_EQUIVARIANT = {
+    # noise is drawn, not rotated: the rotated run gets the same noise (its law is
+    # rotation invariant, the sample is not). The real-split runs are equal exactly: a
+    # complex leaf's noise is the split's noise.
+    "add_noise": "the noise is drawn, not rotated",
+    "add_noise_key": "the noise is drawn, not rotated",
+    "noisy_sgd": "the noise is drawn, not rotated",
+    # the constraint set {Re p >= 0, Im p >= 0} (each part >= 0, as for the split) is an
+    # orthant that a quarter turn (x, y) -> (-y, x) does not map to itself:
+    # turn^-1(clamp(turn(x, y))) = (max(x, 0), min(y, 0)) != (max(x, 0), max(y, 0)).
+    "keep_params_nonnegative": "each part >= 0 is an orthant, not invariant under a turn",
+}
 # The distinct second-moment rules, on which split_real_and_imaginary(row) is also checked
 # against the real split (running the wrapper on every row would double the compile).
 WRAPPED_ROWS = frozenset(
@@ -166,18 +191,30 @@ def _problem():
     return params, grads
 
 
-def _split(tree):
-    return jax.tree.map(
-        lambda x: jnp.stack([x.real, x.imag], -1) if jnp.iscomplexobj(x) else x, tree
-    )
+def _split(tree, keep_ndim=False):
+    """view_as_real: a complex leaf of shape s becomes a real leaf of shape s + (2,); with
+    ``keep_ndim`` the pairs are interleaved on the last axis instead (s[:-1] + (2 s[-1],),
+    NumPy's ``z.view(float32)``), for the rows that pick leaves by ndim."""
+
+    def one(x):
+        if not jnp.iscomplexobj(x):
+            return x
+        pairs = jnp.stack([x.real, x.imag], -1)
+        return pairs.reshape(*x.shape[:-1], -1) if keep_ndim else pairs
+
+    return jax.tree.map(one, tree)
 
 
 def _merge(tree, like):
-    return jax.tree.map(
-        lambda x, y: jax.lax.complex(x[..., 0], x[..., 1]) if jnp.iscomplexobj(y) else x,
-        tree,
-        like,
-    )
+    """The inverse of :func:`_split` (either layout), ``like`` the complex tree."""
+
+    def one(x, y):
+        if not jnp.iscomplexobj(y):
+            return x
+        pairs = x.reshape(*jnp.shape(y), 2)
+        return jax.lax.complex(pairs[..., 0], pairs[..., 1])
+
+    return jax.tree.map(one, tree, like)
 
 
 def _rotate(tree, theta):
@@ -203,7 +240,6 @@ def _all_rows(params, grads, ids):
     """Per row: the runs (complex, split merged back, rotated rotated back, and for
     :data:`WRAPPED_ROWS` the row wrapped in split_real_and_imaginary) and
     the complex run's final state. The complex and rotated runs are one vmapped run."""
-    split_params, split_grads = _split(params), jax.vmap(_split)(grads)
     both = jax.tree.map(
         lambda a, b: jnp.stack([a, b]),
         (params, grads),
@@ -215,10 +251,16 @@ def _all_rows(params, grads, ids):
         tx = C.build(row)
         u2, p2, state2 = jax.vmap(lambda p, g, tx=tx, e=row.extra_args: _run(tx, p, g, e))(*both)
         first, second = (jax.tree.map(lambda x, i=i: x[i], (u2, p2)) for i in (0, 1))
-        u_s, p_s, _ = _run(tx, split_params, split_grads, row.extra_args)
+        keep = row_id in SPLIT_KEEPS_NDIM
+        split_grads = jax.vmap(lambda g, k=keep: _split(g, k))(grads)
+        u_s, p_s, _ = _run(tx, _split(params, keep), split_grads, row.extra_args)
+        if row_id in MEASUREMENT_ROWS:  # the measurement keeps the split's layout
+            merged = u_s
+        else:
+            merged = jax.vmap(lambda t: _merge(t, params))(u_s)
         runs = {
             "complex": first,
-            "split": (jax.vmap(lambda t: _merge(t, params))(u_s), _merge(p_s, params)),
+            "split": (merged, _merge(p_s, params)),
             "rotated": _rotate(second, -THETA),
         }
         if row_id in WRAPPED_ROWS:
@@ -265,8 +307,8 @@ def _close(a, b):
 
 
 def test_exclusion_sets_name_rows():
-    sets = set(DIFFERS_FROM_SPLIT) | NOT_PHASE_EQUIVARIANT | WRAPPED_ROWS
-    sets |= set(PHASE_STATE_ONLY)
+    sets = set(DIFFERS_FROM_SPLIT) | set(NOT_PHASE_EQUIVARIANT) | WRAPPED_ROWS
+    sets |= set(PHASE_STATE_ONLY) | SPLIT_KEEPS_NDIM | MEASUREMENT_ROWS | FLAT_ROWS
     for name in sets | set(OPTAX_DIFFERS):
         assert name in ROWS, name
     assert set(OPTAX_ROWS) <= set(ROWS)
@@ -275,6 +317,9 @@ def test_exclusion_sets_name_rows():
 @pytest.mark.parametrize("row_id", TABLE)
 def test_complex_equals_real_split(row_id):
     runs, _ = _results()[row_id]
+    if row_id in MEASUREMENT_ROWS:
+        _check_measurement(runs)
+        return
     if row_id in DIFFERS_FROM_SPLIT:  # the set is exact: these really differ
         assert _max_diff(runs["complex"], runs["split"]) > 10 * RTOL, row_id
         return
@@ -287,9 +332,17 @@ def test_complex_equals_real_split(row_id):
 def test_phase_equivariance(row_id):
     runs, state = _results()[row_id]
     squared = _squared_leaves(state)
-    for a in squared:  # a quarter turn swaps the parts' squared accumulators
-        if jnp.iscomplexobj(a):
-            _close(a[1], a[0].imag + 1j * a[0].real)
+    for a in squared:
+        if a.ndim == 1:  # one scalar per leaf (NovoGrad's ||g||^2): a turn keeps it
+            _close(a[1], a[0])
+        elif jnp.iscomplexobj(a):  # a quarter turn swaps the parts' squared accumulators
+            swapped = a[0].imag + 1j * a[0].real
+            if row_id in FLAT_ROWS:  # the real leaf's entries (Im = 0) are not turned
+                swapped = jnp.where(_flat_is_complex(), swapped, a[0])
+            _close(a[1], swapped)
+    if row_id in MEASUREMENT_ROWS:  # |1j z| = |z|: the measurement is invariant
+        _close(runs["rotated"][0], runs["complex"][0])
+        return
     if row_id in NOT_PHASE_EQUIVARIANT:
         # the rotated run differs exactly by the noise it does not rotate
         assert _max_diff(runs["rotated"], runs["complex"]) > 1e-3
@@ -298,6 +351,68 @@ def test_phase_equivariance(row_id):
         assert squared, row_id
         return
     _close(runs["rotated"], runs["complex"])
+
+
+def _check_measurement(runs, decay=0.9):
+    """measure_with_ema(jnp.abs, 0.9): the complex run's updates are the debiased EMA of
+    the modulus |g| (real), the split's the EMA of (|Re g|, |Im g|), each from NumPy."""
+    _, grads = _problem()
+    for name, measured in (
+        ("complex", jax.tree.map(np.abs, grads)),
+        ("split", jax.tree.map(np.abs, jax.vmap(_split)(grads))),
+    ):
+        want = {}
+        for key, g in measured.items():
+            m, out = np.zeros(g.shape[1:], np.float64), []
+            for t in range(N_STEPS):
+                m = decay * m + (1 - decay) * np.asarray(g[t], np.float64)
+                out.append(m / (1 - decay ** (t + 1)))
+            want[key] = np.stack(out)
+        _close(runs[name][0], want)
+    assert _max_diff(runs["complex"][0]["w"], np.asarray(runs["split"][0]["w"])[..., 0]) > 1e-2
+
+
+def test_block_rules_on_complex_entries():
+    """centralize and adaptive_grad_clip (DIFFERS_FROM_SPLIT) on complex leaves are the
+    complex rules, eagerly on tiny leaves: centralize centres Re and Im by their own
+    means; a kernel's unit norm counts both parts of each entry, |g_ij|^2."""
+    rng = np.random.default_rng(3)
+
+    def c(*shape):
+        return jnp.asarray((rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype("c8"))
+
+    z, p = c(2, 3), c(2, 3)
+    tx = gradtx.centralize()
+    u, _ = tx.update(z, tx.init(z))
+    for part in (jnp.real, jnp.imag):
+        want = part(z) - part(z).mean(1, keepdims=True)
+        np.testing.assert_allclose(np.asarray(part(u)), np.asarray(want), atol=1e-6)
+    tx = gradtx.adaptive_grad_clip(0.1)
+    u, _ = tx.update(z, tx.init(p), p)
+
+    def agc(g, w):  # per column: ||g_j|| over the column's entries (|.| of each entry)
+        unit = np.sqrt(np.sum(np.abs(g) ** 2, axis=0, keepdims=True))
+        cap = 0.1 * np.maximum(np.sqrt(np.sum(np.abs(w) ** 2, 0, keepdims=True)), 1e-3)
+        return np.where(unit < cap, g, g * cap / unit)
+
+    g, w = np.asarray(z), np.asarray(p)
+    np.testing.assert_allclose(np.asarray(u), agc(g, w), rtol=1e-5)
+    # not the split's rule (Re and Im as separate units): the test can tell them apart
+    per_part = agc(g.real, w.real) + 1j * agc(g.imag, w.imag)
+    assert np.max(np.abs(per_part - agc(g, w))) > 1e-3
+
+
+# Rows that concatenate every leaf into one vector (optax's ravel): a real leaf is
+# promoted to complex there (its Im coordinate stays 0 and its update is real), so in the
+# flat state only the complex leaves' entries are turned.
+FLAT_ROWS = frozenset({"flatten"})
+
+
+def _flat_is_complex():
+    params, _ = _problem()
+    return np.concatenate(
+        [np.full(x.size, jnp.iscomplexobj(x)) for x in jax.tree.leaves(params)]
+    )
 
 
 def _squared_leaves(state):

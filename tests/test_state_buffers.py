@@ -39,6 +39,11 @@ class ArrayArgs:
             arr = jnp.asarray(value, jnp.float32)
             self._given.append(arr)
             return arr
+        # floats inside plain containers too (sgdr_schedule's list of dicts)
+        if type(value) in (list, tuple):
+            return type(value)(self._convert(v) for v in value)
+        if type(value) is dict:
+            return {k: self._convert(v) for k, v in value.items()}
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -47,6 +52,8 @@ class ArrayArgs:
             return ArrayArgs(attr, self._given)
         if not callable(attr):
             return attr
+        if isinstance(attr, type):  # a schedule class: its calls convert, its
+            return _ClassView(attr, self._convert)  # classmethods stay reachable
 
         @functools.wraps(attr)  # keeps the signature (inject_hyperparams reads it)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -55,6 +62,21 @@ class ArrayArgs:
             return attr(*args, **kwargs)
 
         return call
+
+
+class _ClassView:
+    """A class whose calls receive converted arguments; other attributes (classmethods
+    such as ``LookaheadParams.init_synced``) are the class's own."""
+
+    def __init__(self, cls: type, convert: Any):
+        self._cls, self._convert = cls, convert
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args = tuple(self._convert(a) for a in args)
+        return self._cls(*args, **{k: self._convert(v) for k, v in kwargs.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cls, name)
 
 
 def _params() -> dict[str, jax.Array]:
@@ -91,11 +113,20 @@ def test_init_copies_every_array_it_was_handed(row: Row):
     # Nor do two state leaves share one buffer (a donation would donate it twice).
     leaves = [x for x in jax.tree.leaves(state) if isinstance(x, jax.Array)]
     assert len({x.unsafe_buffer_pointer() for x in leaves}) == len(leaves)
-    # A set_hyperparams with an array puts a copy in the state too.
+    # A set_hyperparams with an array (or a schedule of arrays, for a scheduled
+    # learning rate) puts a copy in the state too.
     for inner in _states(state):
-        lr = jax.tree.map(lambda x: jnp.array(x, copy=True), inner.hyperparams["learning_rate"])
+        lr = jax.tree.map(lambda x: jnp.array(x, copy=True), _stored_lr(inner))
         new = gradtx.set_hyperparams(state, learning_rate=lr)
         assert not _shared(new, lr)
+
+
+def _stored_lr(inner: Any) -> Any:
+    """The learning rate as set_hyperparams replaces it: the schedule (its float leaves
+    are arrays) where it is scheduled, else the value (optax 0.2.8's layout:
+    ``hyperparams_states["learning_rate_schedule"]`` holds the schedule)."""
+    states, values = inner.hyperparams_states, inner.hyperparams
+    return states.get("learning_rate_schedule", values["learning_rate"])
 
 
 def _states(state: Any) -> list[Any]:
@@ -109,9 +140,10 @@ def test_the_table_wraps_arrays_into_the_rows():
     row = next(r for r in TRANSFORMS if r.id == "inject_hyperparams_schedule")
     state = row.make(ArrayArgs(gradtx, given)).init(_params())
     assert given, "no float argument became an array"
-    stored = state.hyperparams["learning_rate"]
+    stored = _stored_lr(state)  # warmup(cosine_decay(0.01, 50), 5): its leaves are arrays
     values = {float(x) for x in jax.tree.leaves(stored)}
-    assert {float(g) for g in given} & values
+    assert {float(g) for g in given} & values  # cosine_decay's init_value 0.01
+    assert not _shared(state, given)  # stored as copies
 
 
 def test_issue_example_donated_step_keeps_the_callers_lr():

@@ -24,14 +24,21 @@ from gradtx.transforms import (
     scale_by_schedule,
     scale_by_sm3,
 )
-from gradtx.tree._core import check_updates, safe_increment, zero_count, zeros_like
+from gradtx.tree._core import (
+    MOMENT,
+    check_updates,
+    safe_increment,
+    state_like,
+    zero_count,
+)
 
 
 class EmaLinkState(NamedTuple):
     """Adafactor's momentum, laid out as optax's ``EmaState``."""
 
     count: jax.Array  # shape=(), dtype=int32
-    ema: Any  # the moving average of the updates, like params (dtype_momentum)
+    ema: Any  # the moving average of the updates, like params (dtype_momentum; complex of
+    # that precision for a complex parameter)
 
 
 def _momentum(decay: float, dtype: Any) -> GradientTransformation:
@@ -39,7 +46,9 @@ def _momentum(decay: float, dtype: Any) -> GradientTransformation:
     dtype = None if dtype is None else jnp.dtype(dtype)
 
     def init_fn(params):
-        return EmaLinkState(count=zero_count(), ema=zeros_like(params, dtype))
+        # a complex parameter's average stays complex (dtype sets its precision): a real
+        # float32 buffer dropped Im(m) at every step (optax's ema does the same)
+        return EmaLinkState(count=zero_count(), ema=state_like(params, MOMENT, dtype))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

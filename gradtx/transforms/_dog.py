@@ -10,13 +10,20 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation
-from gradtx.tree._core import cast, check_same_tree, check_updates, compute_dtype
+from gradtx.tree._core import (
+    MOMENT,
+    check_same_tree,
+    check_updates,
+    compute_dtype,
+    state_dtype,
+)
 
 
 class ScaleByDistanceOverGradientsState(NamedTuple):
     max_dist: Any  # per leaf, shape=(): the largest distance from the initial params so far
     grad_sum_of_squares: Any  # per leaf, shape=(1,): the running sum of |g|^2
-    init_params: Any  # the initial params, like params (dtype param_dtype)
+    init_params: Any  # a copy of the initial params, like params (dtype param_dtype; complex
+    # params keep their imaginary part: complex of param_dtype's precision)
 
 
 def _sq_norm(x: jax.Array, y: Any = 0.0) -> jax.Array:
@@ -53,7 +60,9 @@ def scale_by_distance_over_gradients(
         reps_rel: the relative initial distance ``r_eps`` (default 1e-6; the authors
             suggest 1e-4 with batch norm). ``> 0``.
         eps: added to the sum of squares (default 1e-8). ``>= 0``.
-        param_dtype: the dtype the initial params are stored in (default float32).
+        param_dtype: the dtype the initial params are stored in (default float32); a
+            complex parameter is stored complex of that precision (its imaginary part is
+            part of the distance travelled).
         global_scale: ``s`` (default 1.0).
 
     Returns:
@@ -78,11 +87,18 @@ def scale_by_distance_over_gradients(
     _checks.check_number("global_scale", global_scale)
     param_dtype = jnp.dtype(param_dtype)
 
+    def _copy_params(x):
+        # always a copy (a donated step must not delete the caller's params, issue 11
+        # class 8); a complex parameter stays complex (a real param_dtype would drop its
+        # imaginary part and measure the distance from Re(p_0))
+        dtype = state_dtype(jnp.result_type(x), MOMENT, param_dtype)
+        return jnp.array(x, dtype=dtype, copy=True)
+
     def init_fn(params):
         return ScaleByDistanceOverGradientsState(
             max_dist=jax.tree.map(lambda x: reps_rel * (1 + _l2(x)), params),
             grad_sum_of_squares=jax.tree.map(lambda x: jnp.zeros((1,), jnp.float32), params),
-            init_params=cast(params, param_dtype),
+            init_params=jax.tree.map(_copy_params, params),
         )
 
     def update_fn(updates, state, params=None, **extra_args):

@@ -309,7 +309,11 @@ def scale_by_backtracking_linesearch(
             value=jnp.array(jnp.inf, dt),
             grad=zeros_like(params) if store_grad else None,
             info=BacktrackingLinesearchInfo(
-                num_linesearch_steps=jnp.asarray(0), decrease_error=jnp.array(jnp.inf, dt)
+                # int32, not a weakly typed 0: the state after an update holds a strong
+                # int32, so a weak init (optax's) retraces a jitted step once and a
+                # checkpoint restored into init's template has another type
+                num_linesearch_steps=jnp.asarray(0, jnp.int32),
+                decrease_error=jnp.array(jnp.inf, dt),
             ),
         )
 
@@ -361,7 +365,7 @@ def scale_by_backtracking_linesearch(
             decrease_error=jnp.array(jnp.inf),
             iter_num=0,
         )
-        start = start._replace(iter_num=jnp.asarray(0))
+        start = start._replace(iter_num=jnp.asarray(0, jnp.int32))
         s = jax.lax.while_loop(cond, body, start)
         eta = jnp.where(jnp.isinf(s.decrease_error), 0.0, s.learning_rate)
         if verbose:

@@ -62,6 +62,17 @@ def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> Gradie
     return GradientTransformation(lambda params: EmptyState(), update_fn)
 
 
+def _like(part: jax.Array, leaf: Any) -> jax.Array:
+    """``part`` of the flat vector in ``leaf``'s dtype (as ``jax.flatten_util``'s unravel):
+    a real leaf of a tree that also holds complex leaves was promoted to complex by the
+    concatenation; its update is the real part (the imaginary coordinate is not one of
+    the leaf's), so a real parameter gets a real update."""
+    dtype = jnp.result_type(leaf)
+    if jnp.iscomplexobj(part) and not jnp.issubdtype(dtype, jnp.complexfloating):
+        part = jnp.real(part)
+    return part.astype(dtype)
+
+
 def flatten(inner: GradientTransformation) -> GradientTransformation:
     r"""Runs ``inner`` on one flat vector: params and updates are raveled and
     concatenated, ``inner``'s update is split back into the tree (fewer, larger kernels
@@ -95,7 +106,7 @@ def flatten(inner: GradientTransformation) -> GradientTransformation:
         offsets = np.cumsum([np.size(x) for x in leaves])[:-1]
         parts = jnp.split(flat, offsets)
         return treedef.unflatten(
-            [jnp.reshape(p, jnp.shape(x)) for p, x in zip(parts, leaves, strict=True)]
+            [_like(jnp.reshape(p, jnp.shape(x)), x) for p, x in zip(parts, leaves, strict=True)]
         )
 
     def init_fn(params):

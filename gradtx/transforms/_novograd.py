@@ -110,10 +110,14 @@ def scale_by_novograd(
         first = count == 1
 
         def one(g, m, v, p=None):
-            dt = compute_dtype(g, v)
+            # g, m (and p) arrive as real views for a complex leaf (map_outputs); its
+            # per-leaf v is a real number kept in the leaf's complex dtype (optax's tree):
+            # computing in complex would cast a complex result back to the real view
+            v_real = jnp.real(v) if jnp.iscomplexobj(v) else v
+            dt = compute_dtype(g, v_real)
             g32 = g.astype(dt)
             sq = jnp.sum(jnp.square(g32))
-            v_new = jnp.where(first, sq, b2 * v.astype(dt) + (1 - b2) * sq)
+            v_new = jnp.where(first, sq, b2 * v_real.astype(dt) + (1 - b2) * sq)
             step = g32 / (jnp.sqrt(v_new + eps_root) + eps)
             if decay:
                 step = step + weight_decay * p.astype(dt)

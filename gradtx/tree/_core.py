@@ -60,7 +60,7 @@ def check_updates(updates: Any, like: Any | None = None) -> None:
         check_same_tree(updates, like)
 
 
-def _filled_like(x: Any, value: Any, dtype: Any | None) -> jax.Array:
+def _filled_like(x: Any, value: Any, dtype: Any | None, per_part: bool = True) -> jax.Array:
     """``value`` in ``x``'s shape and on ``x``'s devices (``dtype`` defaults to ``x``'s).
 
     ``lax.full_like`` keeps the sharding of a committed array (a parameter sharded over
@@ -69,9 +69,17 @@ def _filled_like(x: Any, value: Any, dtype: Any | None) -> jax.Array:
     (``jax.set_mesh``). NumPy arrays, Python scalars, uncommitted arrays and tracers
     give what ``jnp.full(shape, value, dtype)`` gives. The dtype is always passed, so a
     weakly typed input never gives a weakly typed state.
+
+    ``per_part`` (an accumulator's fill) puts a real ``value`` in both parts of a complex
+    leaf; without it the value is the complex number ``value`` (``value + 0i``), as
+    ``jnp.full_like`` (the public ``gradtx.tree.tree_full_like``).
     """
     dtype = dtype or jnp.result_type(x)
-    if jnp.issubdtype(dtype, jnp.complexfloating) and not isinstance(value, complex):
+    if (
+        per_part
+        and jnp.issubdtype(dtype, jnp.complexfloating)
+        and not isinstance(value, complex)
+    ):
         # a per-element accumulator of a complex parameter holds one value per part (the
         # real split's two coordinates): an initial value v fills both, v + v i
         value = complex(value, value) if not hasattr(value, "dtype") else value * (1 + 1j)
@@ -83,9 +91,11 @@ def zeros_like(tree: Any, dtype: Any | None = None) -> Any:
     return jax.tree.map(lambda x: _filled_like(x, 0, dtype), tree)
 
 
-def full_like(tree: Any, value: Any, dtype: Any | None = None) -> Any:
-    """``value`` shaped, typed (unless ``dtype`` is given) and sharded like each leaf."""
-    return jax.tree.map(lambda x: _filled_like(x, value, dtype), tree)
+def full_like(tree: Any, value: Any, dtype: Any | None = None, *, per_part: bool = True) -> Any:
+    """``value`` shaped, typed (unless ``dtype`` is given) and sharded like each leaf; a
+    complex leaf gets ``value`` in both parts (an accumulator's fill) unless ``per_part``
+    is False (then ``value + 0i``, as ``jnp.full_like``)."""
+    return jax.tree.map(lambda x: _filled_like(x, value, dtype, per_part), tree)
 
 
 def cast_like(tree: Any, like: Any) -> Any:

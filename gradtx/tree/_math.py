@@ -369,14 +369,16 @@ def tree_ones_like(tree: Any, dtype: Any | None = None) -> Any:
       dtype: the leaves' dtype (default ``None``: each leaf's own).
 
     Returns:
-      The tree of ones.
+      The tree of ones (``1 + 0i`` in a complex leaf, as ``optax.tree.ones_like``).
 
     Example:
       >>> import jax.numpy as jnp, gradtx
       >>> gradtx.tree.tree_ones_like([jnp.zeros(2)])[0].tolist()
       [1.0, 1.0]
+      >>> gradtx.tree.tree_ones_like([jnp.zeros(1, jnp.complex64)])[0].tolist()
+      [(1+0j)]
     """
-    return _tree.full_like(tree, 1, dtype)
+    return _tree.full_like(tree, 1, dtype, per_part=False)  # 1 + 0i, as optax
 
 
 def tree_full_like(tree: Any, fill_value: Any, dtype: Any | None = None) -> Any:
@@ -388,14 +390,15 @@ def tree_full_like(tree: Any, fill_value: Any, dtype: Any | None = None) -> Any:
       dtype: the leaves' dtype (default ``None``: each leaf's own).
 
     Returns:
-      The filled tree.
+      The filled tree (a complex leaf holds ``fill_value`` as a complex number: a real
+      ``fill_value`` gives ``fill_value + 0i``, as ``jnp.full_like``).
 
     Example:
       >>> import jax.numpy as jnp, gradtx
       >>> gradtx.tree.tree_full_like([jnp.zeros(2)], 3.0)[0].tolist()
       [3.0, 3.0]
     """
-    return _tree.full_like(tree, fill_value, dtype)
+    return _tree.full_like(tree, fill_value, dtype, per_part=False)
 
 
 def tree_clip(tree: Any, min_value: Any | None = None, max_value: Any | None = None) -> Any:

@@ -140,12 +140,13 @@ def _orthogonalize(x: jax.Array, coeffs: jax.Array, ns_steps: int, preconditioni
         norm = jnp.linalg.norm(x, ord="fro" if preconditioning == "frobenius" else 2)
         x = x / (jnp.maximum(norm, eps) if torch_eps else norm + eps)
     coeffs = coeffs.astype(x.dtype)
-    rows = [coeffs] * ns_steps if coeffs.ndim == 1 else list(coeffs)
-    for i, c in enumerate(rows):  # unrolled (as optax's fori_loop(unroll=True))
-        if i == 0 and preconditioning in ("aol", "schatten"):
-            x = _first_step(x, c, preconditioning)
-        else:
-            x = _ns_step(x, c)
+    rows = jnp.broadcast_to(coeffs, (ns_steps, 3)) if coeffs.ndim == 1 else coeffs
+    start = 0
+    if preconditioning in ("aol", "schatten"):
+        x, start = _first_step(x, rows[0], preconditioning), 1
+    # a rolled loop: XLA compiles one step (an unrolled loop compiles each of them; the
+    # steps are matmul-bound, so the loop costs nothing at run time)
+    x = jax.lax.fori_loop(start, rows.shape[0], lambda i, y: _ns_step(y, rows[i]), x)
     return x.T if transposed else x
 
 

@@ -10,6 +10,7 @@ from gradtx.contrib._complex_valued import (
 
 # --- Muon and SOAP (issue 15) ---
 from gradtx.contrib._muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
+from gradtx.contrib._soap import ScaleBySoapState, SoapStepState, scale_by_soap, soap
 
 __all__: list[str] = [
     "SplitRealAndImaginaryArrays",
@@ -20,4 +21,8 @@ __all__: list[str] = [
     "MuonState",
     "muon",
     "scale_by_muon",
+    "ScaleBySoapState",
+    "SoapStepState",
+    "scale_by_soap",
+    "soap",
 ]

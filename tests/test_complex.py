@@ -56,6 +56,9 @@ REJECTS_COMPLEX = {
     "sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "scale_by_sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "clip": "elementwise clipping of a complex value is undefined (jnp.clip raises)",
+    # --- Muon and SOAP (issue 15) ---
+    "soap": "SOAP's factors and eigenbases are real symmetric (the authors' code is real)",
+    "soap_1d_merge_refresh2": "SOAP's factors and eigenbases are real (the authors' too)",
 }
 # Rows that differ from the real split, and why (every other row equals it). Some are
 # artefacts of the split itself (the split leaf has one more axis, so masks and labels
@@ -74,6 +77,10 @@ DIFFERS_FROM_SPLIT: dict[str, str] = {
     "centralize": _BLOCK,
     "scale_by_distance_over_gradients": _BLOCK,
     "measure_with_ema": "the row measures |z|, the split |Re|, |Im| (test artefact)",
+    # --- Muon and SOAP (issue 15): a complex matrix is orthogonalised as one complex
+    # matrix (X X^H), its real split is a 3D leaf that Muon's default sends to AdamW ---
+    "muon": _NDIM,
+    "muon_torch_match_rms_adamw": _NDIM,
 }
 
 

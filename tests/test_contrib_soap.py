@@ -2,7 +2,8 @@
 (tests/reference/soap_ref.py) over 50 steps (several eigenbasis refreshes): run in
 float64 (``jax.enable_x64``) it equals the port to rtol 1e-9, in float32 to rtol 1e-4
 (with a floor: float32 eigenvectors carry the rounding of the factors); jit (one
-``lax.scan``) and no jit (``chex.variants``, a few steps).
+``lax.scan``) and no jit (``chex.variants``, a few steps). The flax example of
+docs/contrib_matrix.md (Muon and SOAP on the hidden matrices, AdamW on the rest) runs.
 
 Every leaf's factors have distinct eigenvalues at the first step (each axis is at most
 the product of the others, or one longer: a null space of dimension <= 1), so the
@@ -14,6 +15,7 @@ implementations differ.
 from __future__ import annotations
 
 import functools
+import pathlib
 from typing import Any, NamedTuple
 
 import chex
@@ -86,12 +88,14 @@ def _scan(tx, params, grads):
 
 @functools.cache
 def _all_runs(dtype: str) -> dict[str, Any]:
-    """Every case's 50 steps in one compiled function (in float32 or float64)."""
+    """The cases' 50 steps in one compiled function: every case in float64, the defaults
+    in float32 (compiles dominate this file's time)."""
+    cases = CASES if dtype == "float64" else CASES[:1]
     with jax.enable_x64(dtype == "float64"):
         cast = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, dtype))
-        runs = [_scan(gradtx.contrib.soap(**c.kwargs), cast(PARAMS), cast(GRADS)) for c in CASES]
+        runs = [_scan(gradtx.contrib.soap(**c.kwargs), cast(PARAMS), cast(GRADS)) for c in cases]
         outs = jax.jit(lambda: [run() for run in runs])()
-        return {c.id: jax.tree.map(np.asarray, o) for c, o in zip(CASES, outs, strict=True)}
+        return {c.id: jax.tree.map(np.asarray, o) for c, o in zip(cases, outs, strict=True)}
 
 
 def _run_ref(case, n):
@@ -111,7 +115,7 @@ def test_float64_equals_the_authors_code_50_steps(case):
     assert_close(_all_runs("float64")[case.id], _run_ref(case, N_STEPS), RTOL_64, 1e-10)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASES[:1], ids=lambda c: c.id)
 def test_float32_equals_the_authors_code_50_steps(case):
     ours = _all_runs("float32")[case.id]
     assert_close(ours, _run_ref(case, N_STEPS), RTOL_32, FLOOR_32)
@@ -123,7 +127,7 @@ class EagerTest(chex.TestCase):
     def test_equals_reference(self):
         case = CASES[1]  # a refresh at the third Adam step (update 4)
         tx = gradtx.contrib.soap(**case.kwargs)
-        keys = ("w", "b")
+        keys = ("w",)
         p = {k: jnp.asarray(PARAMS[k], jnp.float32) for k in keys}
         state, out, update = tx.init(p), [], self.variant(tx.update)
         for i in range(N_EAGER):
@@ -192,18 +196,18 @@ def test_defaults_are_the_authors():
         3e-3, (0.95, 0.95), 1e-8, 0.01, 10, 10000)
 
 
-def test_minimises_a_quadratic_faster_than_nothing():
-    # a sanity check of the sign: SOAP decreases an ill-conditioned matrix quadratic
-    a = jnp.diag(jnp.array([1.0, 10.0, 100.0]))
-
-    def loss(p):
-        return 0.5 * jnp.sum(p["w"] * (a @ p["w"]))
-
-    params = {"w": jnp.ones((3, 3))}
-    tx = gradtx.contrib.soap(0.05, weight_decay=0.0)
-    step = jax.jit(lambda p, s: tx.update(jax.grad(loss)(p), s, p))
-    state = tx.init(params)
-    for _ in range(60):
-        u, state = step(params, state)
-        params = gradtx.apply_updates(params, u)
-    assert float(loss(params)) < 0.05 * float(loss({"w": jnp.ones((3, 3))}))
+def test_the_flax_routing_example_in_the_docs_runs():
+    # docs/contrib_matrix.md: Muon / SOAP on the hidden matrices, AdamW on the rest
+    doc = (pathlib.Path(__file__).parents[1] / "docs" / "contrib_matrix.md").read_text()
+    code = doc.split("## Routing the rest to AdamW", 1)[1].split("```python", 1)[1]
+    ns: dict[str, Any] = {}
+    exec(compile(code.split("```", 1)[0], "docs/contrib_matrix.md", "exec"), ns)
+    labels = ns["labels"]
+    assert labels["Conv_0"]["kernel"] == labels["Dense_0"]["kernel"] == "soap"
+    assert {labels["Embed_0"]["embedding"], labels["Dense_1"]["kernel"],
+            labels["Dense_0"]["bias"], labels["LayerNorm_0"]["scale"]} == {"adamw"}
+    muon_groups = ns["muon_state"].inner_states
+    assert isinstance(muon_groups["muon"].inner_state[0].mu["Conv_0"]["kernel"], jax.Array)
+    assert muon_groups["muon"].inner_state[0].mu["Embed_0"]["embedding"] == ()  # MaskedNode
+    assert ns["muon_losses"][-1] < 0.7 * ns["muon_losses"][0]
+    assert ns["soap_losses"][-1] < 0.8 * ns["soap_losses"][0]

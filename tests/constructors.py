@@ -277,6 +277,20 @@ TRANSFORMS: list[Row] = [
         "split_real_and_imaginary",
         lambda m: m.contrib.split_real_and_imaginary(m.adam(0.01)),
     ),
+    # --- Muon and SOAP (issue 15): matrices preconditioned, the rest AdamW / plain Adam ---
+    _r("muon", lambda m: m.contrib.muon(0.01), "muon", "scale_by_muon"),
+    _r(
+        "muon_torch_match_rms_adamw",
+        lambda m: m.contrib.muon(0.01, weight_decay=0.1, adjust_lr_fn="match_rms_adamw"),
+        "muon",
+    ),
+    _r("soap", lambda m: m.contrib.soap(0.01), "soap", "scale_by_soap"),
+    _r(
+        "soap_1d_merge_refresh2",
+        lambda m: m.contrib.soap(0.01, precondition_1d=True, merge_dims=True,
+                                 max_precond_dim=8, precondition_frequency=2),
+        "soap",
+    ),
 ]
 
 # Public schedules, one configuration (or more) each.

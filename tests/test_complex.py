@@ -57,6 +57,9 @@ REJECTS_COMPLEX = {
     "sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "scale_by_sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "clip": "elementwise clipping of a complex value is undefined (jnp.clip raises)",
+    # --- Muon and SOAP (issue 15) ---
+    "soap": "SOAP's factors and eigenbases are real symmetric (the authors' code is real)",
+    "soap_1d_merge_refresh2": "SOAP's factors and eigenbases are real (the authors' too)",
 }
 # Rows that differ from the real split, and why (every other row equals it). Both are
 # rules over a block whose *units* are chosen by shape, where the split's extra pair axis
@@ -78,6 +81,12 @@ DIFFERS_FROM_SPLIT: dict[str, str] = {
     # (3,) vector (one unit) becomes a (3, 2) kernel of two units. Clipping Re and Im
     # separately is not invariant under a quarter turn (it swaps the units' norms).
     "adaptive_grad_clip": "the split makes Re and Im separate units (not phase equivariant)",
+    # Muon orthogonalises a complex matrix as one complex matrix (X X^H); its real split
+    # (an (n, m, 2) leaf) is no longer a matrix (Muon's default sends it to AdamW), and
+    # any real matrix view of it has other singular vectors: the two differ by
+    # construction (the complex rule is phase equivariant).
+    "muon": "orthogonalises the complex matrix, not its (n, 2m) real split",
+    "muon_torch_match_rms_adamw": "orthogonalises the complex matrix, not its real split",
 }
 # Rows that pick leaves by ndim (masks, labels): view_as_real's trailing pair axis turns
 # a 1-D complex leaf into a 2-D one and the row would pick other leaves. Their split keeps

@@ -8,8 +8,26 @@ from gradtx.contrib._complex_valued import (
     split_real_and_imaginary,
 )
 
+# --- schedule-free and learning-rate-free optimisers (issue 15, branch sfree) ---
+from gradtx.contrib._schedule_free import (
+    ScheduleFreeState,
+    schedule_free,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_sgd,
+)
+
+# --- end schedule-free and learning-rate-free ---
+
 __all__: list[str] = [
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",
     "split_real_and_imaginary",
+    # --- schedule-free and learning-rate-free optimisers (issue 15, branch sfree) ---
+    "ScheduleFreeState",
+    "schedule_free",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
+    # --- end schedule-free and learning-rate-free ---
 ]

@@ -282,6 +282,7 @@ TRANSFORMS: list[Row] = [
     _r("schedule_free_adamw", lambda m: m.contrib.schedule_free_adamw(0.01, weight_decay=0.01)),
     _r("schedule_free", lambda m: m.contrib.schedule_free(m.adam(0.01, b1=0.0), 0.01)),
     _r("prodigy", lambda m: m.contrib.prodigy(weight_decay=0.01)),
+    _r("dadapt_adamw", lambda m: m.contrib.dadapt_adamw(weight_decay=0.01)),
     # --- end schedule-free and learning-rate-free ---
 ]
 

@@ -9,6 +9,8 @@ from gradtx.contrib._complex_valued import (
 )
 
 # --- schedule-free and learning-rate-free optimisers (issue 15, branch sfree) ---
+from gradtx.contrib._dadapt import DAdaptAdamWState, dadapt_adamw
+from gradtx.contrib._prodigy import ProdigyState, prodigy
 from gradtx.contrib._schedule_free import (
     ScheduleFreeState,
     schedule_free,
@@ -29,5 +31,9 @@ __all__: list[str] = [
     "schedule_free_adamw",
     "schedule_free_eval_params",
     "schedule_free_sgd",
+    "ProdigyState",
+    "prodigy",
+    "DAdaptAdamWState",
+    "dadapt_adamw",
     # --- end schedule-free and learning-rate-free ---
 ]

@@ -283,6 +283,8 @@ TRANSFORMS: list[Row] = [
     _r("schedule_free", lambda m: m.contrib.schedule_free(m.adam(0.01, b1=0.0), 0.01)),
     _r("prodigy", lambda m: m.contrib.prodigy(weight_decay=0.01)),
     _r("dadapt_adamw", lambda m: m.contrib.dadapt_adamw(weight_decay=0.01)),
+    _r("dog", lambda m: m.contrib.dog(weight_decay=0.01)),
+    _r("dowg", lambda m: m.contrib.dowg()),
     # --- end schedule-free and learning-rate-free ---
 ]
 

@@ -10,6 +10,7 @@ from gradtx.contrib._complex_valued import (
 
 # --- schedule-free and learning-rate-free optimisers (issue 15, branch sfree) ---
 from gradtx.contrib._dadapt import DAdaptAdamWState, dadapt_adamw
+from gradtx.contrib._dog import DoGState, DoWGState, dog, dowg
 from gradtx.contrib._prodigy import ProdigyState, prodigy
 from gradtx.contrib._schedule_free import (
     ScheduleFreeState,
@@ -35,5 +36,9 @@ __all__: list[str] = [
     "prodigy",
     "DAdaptAdamWState",
     "dadapt_adamw",
+    "DoGState",
+    "DoWGState",
+    "dog",
+    "dowg",
     # --- end schedule-free and learning-rate-free ---
 ]

@@ -285,6 +285,8 @@ TRANSFORMS: list[Row] = [
     _r("dadapt_adamw", lambda m: m.contrib.dadapt_adamw(weight_decay=0.01)),
     _r("dog", lambda m: m.contrib.dog(weight_decay=0.01)),
     _r("dowg", lambda m: m.contrib.dowg()),
+    _r("cocob", lambda m: m.contrib.cocob(weight_decay=0.01)),
+    _r("scale_by_cocob", lambda m: m.contrib.scale_by_cocob()),
     # --- end schedule-free and learning-rate-free ---
 ]
 

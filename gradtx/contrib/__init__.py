@@ -8,7 +8,9 @@ from gradtx.contrib._complex_valued import (
     split_real_and_imaginary,
 )
 
+# isort: split
 # --- schedule-free and learning-rate-free optimisers (issue 15, branch sfree) ---
+from gradtx.contrib._cocob import COCOBState, cocob, scale_by_cocob
 from gradtx.contrib._dadapt import DAdaptAdamWState, dadapt_adamw
 from gradtx.contrib._dog import DoGState, DoWGState, dog, dowg
 from gradtx.contrib._prodigy import ProdigyState, prodigy
@@ -40,5 +42,8 @@ __all__: list[str] = [
     "DoWGState",
     "dog",
     "dowg",
+    "COCOBState",
+    "cocob",
+    "scale_by_cocob",
     # --- end schedule-free and learning-rate-free ---
 ]

@@ -287,6 +287,7 @@ TRANSFORMS: list[Row] = [
     _r("dowg", lambda m: m.contrib.dowg()),
     _r("cocob", lambda m: m.contrib.cocob(weight_decay=0.01)),
     _r("scale_by_cocob", lambda m: m.contrib.scale_by_cocob()),
+    _r("mechanize", lambda m: m.contrib.mechanize(m.adam(0.01))),
     # --- end schedule-free and learning-rate-free ---
 ]
 

@@ -13,6 +13,7 @@ from gradtx.contrib._complex_valued import (
 from gradtx.contrib._cocob import COCOBState, cocob, scale_by_cocob
 from gradtx.contrib._dadapt import DAdaptAdamWState, dadapt_adamw
 from gradtx.contrib._dog import DoGState, DoWGState, dog, dowg
+from gradtx.contrib._mechanic import MechanicState, mechanize
 from gradtx.contrib._prodigy import ProdigyState, prodigy
 from gradtx.contrib._schedule_free import (
     ScheduleFreeState,
@@ -45,5 +46,7 @@ __all__: list[str] = [
     "COCOBState",
     "cocob",
     "scale_by_cocob",
+    "MechanicState",
+    "mechanize",
     # --- end schedule-free and learning-rate-free ---
 ]

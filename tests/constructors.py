@@ -288,6 +288,9 @@ TRANSFORMS: list[Row] = [
     _r("cocob", lambda m: m.contrib.cocob(weight_decay=0.01)),
     _r("scale_by_cocob", lambda m: m.contrib.scale_by_cocob()),
     _r("mechanize", lambda m: m.contrib.mechanize(m.adam(0.01))),
+    _r("momo", lambda m: m.contrib.momo(0.1, weight_decay=0.01), value=jnp.asarray(1.0)),
+    _r("momo_adam", lambda m: m.contrib.momo_adam(0.01, adapt_lower_bound=True),
+       value=jnp.asarray(1.0)),
     # --- end schedule-free and learning-rate-free ---
 ]
 

@@ -14,6 +14,7 @@ from gradtx.contrib._cocob import COCOBState, cocob, scale_by_cocob
 from gradtx.contrib._dadapt import DAdaptAdamWState, dadapt_adamw
 from gradtx.contrib._dog import DoGState, DoWGState, dog, dowg
 from gradtx.contrib._mechanic import MechanicState, mechanize
+from gradtx.contrib._momo import MomoAdamState, MomoState, momo, momo_adam
 from gradtx.contrib._prodigy import ProdigyState, prodigy
 from gradtx.contrib._schedule_free import (
     ScheduleFreeState,
@@ -48,5 +49,9 @@ __all__: list[str] = [
     "scale_by_cocob",
     "MechanicState",
     "mechanize",
+    "MomoState",
+    "MomoAdamState",
+    "momo",
+    "momo_adam",
     # --- end schedule-free and learning-rate-free ---
 ]

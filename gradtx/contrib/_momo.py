@@ -123,7 +123,7 @@ def momo(
       >>> tx = gradtx.contrib.momo()
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(30):
+      >>> for _ in range(100):
       ...     loss, g = jax.value_and_grad(f)(params)
       ...     u, state = tx.update(g, state, params, value=loss)
       ...     params = gradtx.apply_updates(params, u)

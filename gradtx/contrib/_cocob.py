@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, chain
+from gradtx.contrib._lrfree_common import param_copy
 from gradtx.transforms._modifiers import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
-from gradtx.tree._core import check_same_tree, check_updates, full_like, map_outputs, zeros_like
+from gradtx.tree._core import MOMENT, check_same_tree, check_updates, map_outputs, state_like
 
 
 class COCOBState(NamedTuple):
@@ -67,11 +67,11 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> GradientTransformatio
 
     def init_fn(params):
         return COCOBState(
-            init_particles=jax.tree.map(jnp.asarray, params),
-            cumulative_gradients=zeros_like(params),
-            scale=full_like(params, eps),
-            subgradients=zeros_like(params),
-            reward=zeros_like(params),
+            init_particles=param_copy(params),
+            cumulative_gradients=state_like(params, MOMENT),
+            scale=state_like(params, MOMENT, value=eps),
+            subgradients=state_like(params, MOMENT),
+            reward=state_like(params, MOMENT),
         )
 
     def update_fn(updates, state, params=None, **extra_args):

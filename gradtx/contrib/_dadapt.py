@@ -11,7 +11,16 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
 from gradtx.contrib._lrfree_common import l1_norm, lowest_dtype, real_vdot
-from gradtx.tree._core import abs_sq, check_updates, map_outputs, safe_increment, zeros_like
+from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
+    abs_sq,
+    check_updates,
+    compute_dtype,
+    map_outputs,
+    safe_increment,
+    state_like,
+)
 
 
 class DAdaptAdamWState(NamedTuple):
@@ -106,9 +115,9 @@ def dadapt_adamw(
     def init_fn(params):
         dtype = lowest_dtype(params)
         return DAdaptAdamWState(
-            exp_avg=zeros_like(params),
-            exp_avg_sq=zeros_like(params),
-            grad_sum=zeros_like(params),
+            exp_avg=state_like(params, MOMENT),
+            exp_avg_sq=state_like(params, SQUARED),
+            grad_sum=state_like(params, MOMENT),
             estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
             numerator_weighted=jnp.zeros([], dtype=dtype),
             count=jnp.zeros([], jnp.int32),
@@ -137,6 +146,7 @@ def dadapt_adamw(
         numerator_acum = real_vdot(updates, s_weighted)
 
         def moments(g, ea, eas, s):
+            g = g.astype(compute_dtype(g))
             new_ea = beta1 * ea + (1 - beta1) * dlr * g
             new_eas = beta2 * eas + (1 - beta2) * abs_sq(g)
             new_s = sb2 * s + (1 - sb2) * dlr * g

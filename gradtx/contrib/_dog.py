@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, chain, identity
-from gradtx.contrib._lrfree_common import lowest_dtype, sq_norm
+from gradtx.contrib._lrfree_common import lowest_dtype, param_copy, sq_norm
 from gradtx.transforms._modifiers import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
 from gradtx.tree._core import check_same_tree, check_updates
@@ -70,7 +70,7 @@ def scale_by_dog(init_step: tuple[str, Any], eps: Any = 1e-8) -> GradientTransfo
             r_eps = 0.0
         return DoGState(
             is_init_step=jnp.asarray(True),
-            init_params=jax.tree.map(jnp.asarray, params),
+            init_params=param_copy(params),
             max_dist=jnp.asarray(r_eps, dtype=dtype),
             sum_sq_norm_grads=jnp.asarray(0.0, dtype=dtype),
         )
@@ -195,7 +195,7 @@ def scale_by_dowg(
         dtype = lowest_dtype(params)
         r0 = eps if init_estim_sq_dist is None else init_estim_sq_dist
         return DoWGState(
-            init_params=jax.tree.map(jnp.asarray, params),
+            init_params=param_copy(params),
             weighted_sq_norm_grads=jnp.asarray(0.0, dtype=dtype),
             estim_sq_dist=jnp.asarray(r0, dtype=dtype),
         )

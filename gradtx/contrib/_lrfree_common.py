@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.tree._core import compute_dtype, sum_of_squares
+from gradtx.tree._core import MOMENT, compute_dtype, real_dtype, state_dtype, sum_of_squares
 
 
 def _wide(x: Any) -> jax.Array:
@@ -46,9 +46,17 @@ def sq_norm(tree: Any) -> jax.Array:
 
 
 def lowest_dtype(params: Any) -> Any:
-    """The lowest float dtype among the leaves (optax's ``tree.dtype(params, 'lowest')``),
-    as a real dtype: the dtype of the optimisers' scalar state."""
+    """The dtype of the optimisers' scalar state: the lowest float dtype among the leaves
+    (optax's ``tree.dtype(params, 'lowest')``), real, and float32 for float16 (the state
+    policy, docs/dtypes.md: a step size of 1e-6 is subnormal in float16)."""
     from gradtx.tree._casting import tree_dtype
-    from gradtx.tree._core import real_dtype
 
-    return real_dtype(tree_dtype(params, "lowest"))
+    return real_dtype(state_dtype(tree_dtype(params, "lowest"), MOMENT))
+
+
+def param_copy(params: Any) -> Any:
+    """A copy of the params kept in the state (the initial point, schedule-free's ``z``),
+    in the state policy's dtype: the params' own, float32 for float16."""
+    return jax.tree.map(
+        lambda p: jnp.array(p, dtype=state_dtype(jnp.result_type(p), MOMENT), copy=True), params
+    )

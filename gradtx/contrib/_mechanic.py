@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs, _with_extra_args
-from gradtx.contrib._lrfree_common import lowest_dtype, real_vdot, sq_norm
+from gradtx.contrib._lrfree_common import lowest_dtype, param_copy, real_vdot, sq_norm
 from gradtx.tree._core import check_same_tree, check_updates, safe_increment
 
 
@@ -106,7 +106,7 @@ def mechanize(
             m=jnp.zeros([num_betas], dtype),
             v=jnp.zeros([num_betas], dtype),
             s=jnp.ones([num_betas], dtype) * s_init,
-            x0=jax.tree.map(jnp.asarray, params),
+            x0=param_copy(params),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -118,7 +118,9 @@ def mechanize(
         neg_updates, base_state = base_optimizer.update(
             updates, state.base_optimizer_state, params, **extra_args
         )
-        x0 = jax.tree.map(lambda p, x: jnp.where(state.count == 0, p, x), params, state.x0)
+        x0 = jax.tree.map(
+            lambda p, x: jnp.where(state.count == 0, p, x).astype(x.dtype), params, state.x0
+        )
         s_sum = jnp.sum(state.s)
         grad_norm = jnp.sqrt(sq_norm(updates))
         param_norm = jnp.sqrt(sq_norm(params))

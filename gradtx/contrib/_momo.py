@@ -14,12 +14,15 @@ from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
 from gradtx.contrib._lrfree_common import lowest_dtype, real_vdot, sq_norm
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     abs_sq,
     check_same_tree,
     check_updates,
+    compute_dtype,
     map_outputs,
     safe_increment,
-    zeros_like,
+    state_like,
 )
 
 # optax's threshold for a vanishing momentum norm: Python float's (float64) epsilon
@@ -141,7 +144,7 @@ def momo(
     def init_fn(params):
         dtype = lowest_dtype(params)
         return MomoState(
-            exp_avg=zeros_like(params),
+            exp_avg=state_like(params, MOMENT),
             barf=jnp.zeros([], dtype),
             gamma=jnp.zeros([], dtype),
             lb=jnp.asarray(lower_bound, dtype),
@@ -269,8 +272,8 @@ def momo_adam(
     def init_fn(params):
         dtype = lowest_dtype(params)
         return MomoAdamState(
-            exp_avg=zeros_like(params),
-            exp_avg_sq=zeros_like(params),
+            exp_avg=state_like(params, MOMENT),
+            exp_avg_sq=state_like(params, SQUARED),
             barf=jnp.zeros([], dtype),
             gamma=jnp.zeros([], dtype),
             lb=jnp.asarray(lower_bound, dtype),
@@ -293,6 +296,7 @@ def momo_adam(
         bc1 = jnp.asarray(1 - b1**count_inc, dtype)
 
         def moments(g, ea, eas):
+            g = g.astype(compute_dtype(g))
             new_ea = b1 * ea + (1 - b1) * g
             new_eas = b2 * eas + (1 - b2) * abs_sq(g)
             precond = eps + jnp.sqrt(new_eas / bc2)

@@ -10,14 +10,17 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
-from gradtx.contrib._lrfree_common import l1_norm, lowest_dtype, real_vdot
+from gradtx.contrib._lrfree_common import l1_norm, lowest_dtype, param_copy, real_vdot
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     abs_sq,
     check_same_tree,
     check_updates,
+    compute_dtype,
     map_outputs,
     safe_increment,
-    zeros_like,
+    state_like,
 )
 
 
@@ -124,10 +127,10 @@ def prodigy(
     def init_fn(params):
         dtype = lowest_dtype(params)
         return ProdigyState(
-            exp_avg=zeros_like(params),
-            exp_avg_sq=zeros_like(params),
-            grad_sum=zeros_like(params),
-            params0=jax.tree.map(jnp.asarray, params),
+            exp_avg=state_like(params, MOMENT),
+            exp_avg_sq=state_like(params, SQUARED),
+            grad_sum=state_like(params, MOMENT),
+            params0=param_copy(params),
             estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
             numerator_weighted=jnp.zeros([], dtype=dtype),
             count=jnp.zeros([], jnp.int32),
@@ -150,7 +153,7 @@ def prodigy(
         s_rate = d if safeguard_warmup else dlr
 
         def moments(g, ea, eas, s):
-            dg = d * g
+            dg = d * g.astype(compute_dtype(g))
             new_ea = beta1 * ea + (1 - beta1) * dg
             new_eas = beta2 * eas + (1 - beta2) * abs_sq(dg)
             new_s = beta3 * s + s_rate * dg / estim_lr0

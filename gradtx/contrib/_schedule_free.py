@@ -21,12 +21,12 @@ from gradtx.base import (
     _with_extra_args,
     chain,
 )
+from gradtx.contrib._lrfree_common import lowest_dtype, param_copy
 from gradtx.optimizers._sgd import sgd
 from gradtx.schedules._optax_names import warmup_constant_schedule
 from gradtx.transforms._adagrad_rmsprop import scale_by_rms
 from gradtx.transforms._modifiers import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
-from gradtx.tree._casting import tree_dtype
 from gradtx.tree._core import cast, check_same_tree, check_updates, safe_increment
 
 
@@ -129,7 +129,7 @@ def schedule_free(
         0.98 also work well).
       weight_lr_power: ``p``, the power of the largest learning rate so far in the
         averaging weights (default 2.0; 0 gives the uniform average).
-      state_dtype: the dtype of ``z`` (default: the params').
+      state_dtype: the dtype of ``z`` (default: the params', float32 for float16 params).
       r: keyword-only (the authors' ``r``, not in optax): polynomial weighting of the
         average, :math:`w_t = t^r \gamma_{\max}^p` (default 0, optax's rule).
 
@@ -162,8 +162,8 @@ def schedule_free(
         state_dtype = jnp.dtype(state_dtype)
 
     def init_fn(params):
-        params_dtype = tree_dtype(params, "lowest")
-        z = cast(params, state_dtype)
+        params_dtype = lowest_dtype(params)
+        z = cast(params, state_dtype) if state_dtype is not None else param_copy(params)
         z = jax.tree.map(lambda t: jnp.array(t, copy=True), z)
         return ScheduleFreeState(
             b1=jnp.asarray(b1, dtype=params_dtype),
@@ -207,7 +207,7 @@ def schedule_free(
             xi = (yi - (1.0 - b1) * zi_prev) / b1
             xi = (1.0 - ck) * xi + ck * zi
             new_y = b1 * xi + (1.0 - b1) * zi
-            return new_y - yi
+            return (new_y - yi).astype(jnp.result_type(yi))
 
         new_updates = jax.tree.map(step, params, state.z, z)
         new_state = ScheduleFreeState(

@@ -291,6 +291,21 @@ TRANSFORMS: list[Row] = [
                                  max_precond_dim=8, precondition_frequency=2),
         "soap",
     ),
+    # --- schedule-free and learning-rate-free optimisers (issue 15, branch sfree) ---
+    _r("schedule_free_sgd", lambda m: m.contrib.schedule_free_sgd(0.01, warmup_steps=2)),
+    _r("schedule_free_adamw", lambda m: m.contrib.schedule_free_adamw(0.01, weight_decay=0.01)),
+    _r("schedule_free", lambda m: m.contrib.schedule_free(m.adam(0.01, b1=0.0), 0.01)),
+    _r("prodigy", lambda m: m.contrib.prodigy(weight_decay=0.01)),
+    _r("dadapt_adamw", lambda m: m.contrib.dadapt_adamw(weight_decay=0.01)),
+    _r("dog", lambda m: m.contrib.dog(weight_decay=0.01)),
+    _r("dowg", lambda m: m.contrib.dowg()),
+    _r("cocob", lambda m: m.contrib.cocob(weight_decay=0.01)),
+    _r("scale_by_cocob", lambda m: m.contrib.scale_by_cocob()),
+    _r("mechanize", lambda m: m.contrib.mechanize(m.adam(0.01))),
+    _r("momo", lambda m: m.contrib.momo(0.1, weight_decay=0.01), value=jnp.asarray(1.0)),
+    _r("momo_adam", lambda m: m.contrib.momo_adam(0.01, adapt_lower_bound=True),
+       value=jnp.asarray(1.0)),
+    # --- end schedule-free and learning-rate-free ---
 ]
 
 # Public schedules, one configuration (or more) each.

@@ -246,6 +246,15 @@ from gradtx.transforms import (
     tree_map_params,
 )
 
+# --- L-BFGS and its zoom line search (issue 14); the rest of optax's names ---
+# isort: split
+from gradtx.optimizers import lbfgs
+from gradtx.transforms import (
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch,
+)
+
 # --- optax's other names for existing types (optax 0.2.8 aliases them the same way) ---
 # isort: split
 from gradtx.base import EmptyState as _EmptyState

@@ -71,9 +71,10 @@ def _cubicmin(a, fa, fpa, b, fb, c, fc):
     slope ``fpa`` at ``a`` (NaN when it has none; scipy's ``_cubicmin``)."""
     db, dc = b - a, c - a
     denom = (db * dc) ** 2 * (db - dc)
-    rb, rc = fb - fa - fpa * db, fc - fa - fpa * dc
-    big_a = (dc**2 * rb - db**2 * rc) / denom
-    big_b = (-(dc**3) * rb + db**3 * rc) / denom
+    # [A, B] = [[dc^2, -db^2], [-dc^3, db^3]] @ [fb - fa - fpa db, fc - fa - fpa dc] / denom
+    mat = jnp.array([[dc**2, -(db**2)], [-(dc**3), db**3]])
+    rhs = jnp.array([fb - fa - fpa * db, fc - fa - fpa * dc])
+    big_a, big_b = jnp.dot(mat, rhs, precision=jax.lax.Precision.HIGHEST) / denom
     radical = big_b * big_b - 3.0 * big_a * fpa
     return a + (-big_b + jnp.sqrt(radical)) / (3.0 * big_a)
 

@@ -250,10 +250,13 @@ from gradtx.transforms import (
 # isort: split
 from gradtx.optimizers import lbfgs
 from gradtx.transforms import (
+    ScaleByRStdDevState,
     ScaleByZoomLinesearchState,
     ZoomLinesearchInfo,
     scale_by_zoom_linesearch,
 )
+from gradtx.tree._linalg import matrix_inverse_pth_root, nnls, power_iteration
+from gradtx.tree._multi_normal import multi_normal
 
 # --- optax's other names for existing types (optax 0.2.8 aliases them the same way) ---
 # isort: split

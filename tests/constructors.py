@@ -396,6 +396,11 @@ NOT_CONSTRUCTORS = frozenset(
         "update_and_apply",
         "value_and_grad_from_state",
         "vmap_sweep",
+        # optax's utilities (tests/test_optax_utilities.py)
+        "matrix_inverse_pth_root",
+        "multi_normal",
+        "nnls",
+        "power_iteration",
     }
 )
 # Schedules helpers that are not schedule kinds.

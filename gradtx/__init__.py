@@ -249,6 +249,8 @@ from gradtx.transforms import (
 # --- L-BFGS and its zoom line search (issue 14); the rest of optax's names ---
 # isort: split
 from gradtx.optimizers import lbfgs
+from gradtx.training import microbatching
+from gradtx.training.microbatching import microbatch
 from gradtx.transforms import (
     ScaleByRStdDevState,
     ScaleByZoomLinesearchState,

@@ -398,6 +398,7 @@ NOT_CONSTRUCTORS = frozenset(
         "vmap_sweep",
         # optax's utilities (tests/test_optax_utilities.py)
         "matrix_inverse_pth_root",
+        "microbatch",
         "multi_normal",
         "nnls",
         "power_iteration",

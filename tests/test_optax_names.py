@@ -66,7 +66,6 @@ OUT_OF_SCOPE: dict[str, str] = {
 # Qualified optax names gradtx lacks and that are in scope: each fails the test as soon as
 # gradtx has it (then move it to the checked names).
 KNOWN_MISSING: dict[str, str] = {
-    "microbatch": "optax.microbatching's vmapped-gradient helper; no issue yet",
 }
 
 # Qualified names gradtx has with a signature that does not accept optax's, on purpose.
@@ -90,6 +89,10 @@ DEFAULT_DIFFERENCES: dict[tuple[str, str], str] = {
     ("add_noise", "gamma"): "optax requires it; gradtx defaults to the paper's 0.55",
     ("transforms.add_noise", "eta"): "as add_noise",
     ("transforms.add_noise", "gamma"): "as add_noise",
+    ("microbatch", "accumulator"): (
+        "gradtx.microbatching.AccumulationType.SUM, the same member of gradtx's own enum "
+        "(optax's members are accepted too)"
+    ),
     ("lbfgs", "linesearch"): (
         "the same configuration, scale_by_zoom_linesearch(max_linesearch_steps=20, "
         "initial_guess_strategy='one'), but gradtx's own instance (transformations compare "

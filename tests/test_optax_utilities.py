@@ -144,3 +144,55 @@ def test_rms_state_trees_equal_optax_and_checkpoints_move_both_ways(make):
     (u_ref, _), _ = step(s, s_o, grads[1])
     chex.assert_trees_all_close(u, u_ref, rtol=1e-6)
     chex.assert_trees_all_close(u_o, u_ref, rtol=1e-5, atol=1e-7)
+
+
+def _lsq_grad_np(w, x, y):
+    """The float64 gradient of mean((x w - y)^2)."""
+    x, y, w = (np.asarray(t, np.float64) for t in (x, y, w))
+    return 2.0 * x.T @ (x @ w - y) / len(y)
+
+
+@pytest.mark.parametrize("kind", ["MEAN", "SUM", "RUNNING_MEAN"])
+def test_microbatch_gradients_equal_reference_and_optax(kind):
+    """The mean of the microbatch gradients of a mean loss is the full-batch gradient."""
+    x = _rng.normal(size=(12, 3)).astype(np.float32)
+    y = _rng.normal(size=12).astype(np.float32)
+    w = jnp.array([0.3, -0.2, 0.1])
+
+    def loss(w, x, y):
+        return jnp.mean((x @ w - y) ** 2)
+
+    ours = gradtx.microbatch(jax.grad(loss), (1, 2), 3, gradtx.microbatching.AccumulationType[kind])
+    # optax's members are accepted too (by name), so optax code runs unchanged
+    theirs = optax.microbatch(jax.grad(loss), (1, 2), 3, optax.microbatching.AccumulationType[kind])
+    also = gradtx.microbatch(jax.grad(loss), (1, 2), 3, optax.microbatching.AccumulationType[kind])
+    np.testing.assert_array_equal(also(w, x, y), ours(w, x, y))
+    g = jax.jit(ours)(w, x, y)
+    np.testing.assert_allclose(g, theirs(w, x, y), rtol=1e-6, atol=1e-7)
+    expected = _lsq_grad_np(w, x, y) * (4 if kind == "SUM" else 1)
+    np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_microbatch_concat_keywords_partial_and_errors():
+    T = gradtx.microbatching.AccumulationType  # noqa: N806
+    x, z = jnp.arange(24.0).reshape(12, 2), jnp.arange(12.0)
+
+    def f(x, *, z):
+        return {"double": 2 * x, "total": jnp.sum(z)}
+
+    out = gradtx.microbatch(f, 0, 4, {"double": T.CONCAT, "total": T.SUM}, argnames="z")(x, z=z)
+    np.testing.assert_array_equal(out["double"], 2 * x)  # the original row order
+    assert float(out["total"]) == float(jnp.sum(z))
+    first_two = gradtx.microbatch(jnp.sum, 0, 3, T.SUM, num_real_microbatches=2)(z)
+    assert float(first_two) == 0 + 4 + 8 + 1 + 5 + 9  # microbatch i: rows i, i + 4, i + 8
+    assert gradtx.microbatch(jnp.sum, 0, None) is jnp.sum
+    np.testing.assert_array_equal(
+        gradtx.microbatching.reshape_batch_axis(z, 3),
+        optax.microbatching.reshape_batch_axis(z, 3),
+    )
+    with pytest.raises(ValueError, match="divisible"):
+        gradtx.microbatch(jnp.sum, 0, 5)(z)
+    with pytest.raises(ValueError, match="one batch size"):
+        gradtx.microbatch(lambda a, b: a.sum() + b.sum(), (0, 1), 2)(z, z[:6])
+    with pytest.raises(ValueError, match="floating"):
+        gradtx.microbatch(jnp.sum, 0, 3, T.MEAN)(jnp.arange(12))

@@ -196,3 +196,18 @@ def test_microbatch_concat_keywords_partial_and_errors():
         gradtx.microbatch(lambda a, b: a.sum() + b.sum(), (0, 1), 2)(z, z[:6])
     with pytest.raises(ValueError, match="floating"):
         gradtx.microbatch(jnp.sum, 0, 3, T.MEAN)(jnp.arange(12))
+
+
+@pytest.mark.parametrize("name", ["lars", "lamb"])
+def test_layerwise_masked_states_have_optax_class_names(name):
+    """lars / lamb mask their trust-ratio and weight-decay links with optax's
+    ``MaskedState`` (type names matter to code that finds states by type)."""
+    params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    ours, theirs = getattr(gradtx, name)(0.1).init(params), getattr(optax, name)(0.1).init(params)
+
+    def names(state):
+        nodes = jax.tree.leaves(state, is_leaf=lambda x: hasattr(x, "_fields"))
+        return [type(x).__name__ for x in nodes]
+
+    assert names(ours) == names(theirs)
+    assert "MaskedState" in names(ours)

@@ -247,6 +247,20 @@ from gradtx.transforms import (
     tree_map_params,
 )
 
+# --- L-BFGS and its zoom line search (issue 14); the rest of optax's names ---
+# isort: split
+from gradtx.optimizers import lbfgs
+from gradtx.training import microbatching
+from gradtx.training.microbatching import microbatch
+from gradtx.transforms import (
+    ScaleByRStdDevState,
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch,
+)
+from gradtx.tree._linalg import matrix_inverse_pth_root, nnls, power_iteration
+from gradtx.tree._multi_normal import multi_normal
+
 # --- optax's other names for existing types (optax 0.2.8 aliases them the same way) ---
 # isort: split
 from gradtx.base import EmptyState as _EmptyState

@@ -83,6 +83,26 @@ def _backtracking(m):
     return m.GradientTransformation(ls.init, update)
 
 
+def _with_loss(m, tx):
+    """``tx`` (a line search, or a chain ending in one) with the value, gradient and
+    value_fn of ``|p|^2`` supplied at each update."""
+
+    def update(updates, state, params=None, **extra):
+        value, grad = jax.value_and_grad(_sq_norm)(params)
+        return tx.update(updates, state, params, value=value, grad=grad, value_fn=_sq_norm)
+
+    return m.GradientTransformation(tx.init, update)
+
+
+def _zoom(m):
+    return _with_loss(m, m.scale_by_zoom_linesearch(5))
+
+
+def _lbfgs(m):
+    zoom = m.scale_by_zoom_linesearch(5, initial_guess_strategy="one")
+    return _with_loss(m, m.lbfgs(memory_size=3, linesearch=zoom))
+
+
 def _sched(m):
     return m.schedules.warmup(m.schedules.cosine_decay(0.01, 50), 5)
 
@@ -184,6 +204,8 @@ TRANSFORMS: list[Row] = [
     ),
     _r("scale_by_lbfgs", lambda m: m.scale_by_lbfgs(memory_size=3)),
     _r("scale_by_backtracking_linesearch", _backtracking),
+    _r("scale_by_zoom_linesearch", _zoom),
+    _r("lbfgs", _lbfgs, "lbfgs", "scale_by_zoom_linesearch"),
     _r("add_decayed_weights", lambda m: m.add_decayed_weights(0.1)),
     _r("clip_by_global_norm", lambda m: m.clip_by_global_norm(1.0)),
     _r("add_noise", lambda m: m.add_noise(0.01, 0.55, 0)),
@@ -404,6 +426,12 @@ NOT_CONSTRUCTORS = frozenset(
         "update_and_apply",
         "value_and_grad_from_state",
         "vmap_sweep",
+        # optax's utilities (tests/test_optax_utilities.py)
+        "matrix_inverse_pth_root",
+        "microbatch",
+        "multi_normal",
+        "nnls",
+        "power_iteration",
     }
 )
 # Schedules helpers that are not schedule kinds.

@@ -66,25 +66,6 @@ OUT_OF_SCOPE: dict[str, str] = {
 # Qualified optax names gradtx lacks and that are in scope: each fails the test as soon as
 # gradtx has it (then move it to the checked names).
 KNOWN_MISSING: dict[str, str] = {
-    "lbfgs": "issue 14 (optimisers): the alias over scale_by_lbfgs + zoom linesearch",
-    "scale_by_zoom_linesearch": "issue 14 (optimisers): lbfgs's default linesearch",
-    "ScaleByZoomLinesearchState": "issue 14, with scale_by_zoom_linesearch",
-    "ZoomLinesearchInfo": "issue 14, with scale_by_zoom_linesearch",
-    "microbatch": "optax.microbatching's vmapped-gradient helper; no issue yet",
-    "matrix_inverse_pth_root": "linear-algebra utility (Shampoo's); no issue yet",
-    "power_iteration": "linear-algebra utility; no issue yet",
-    "nnls": "linear-algebra utility (non-negative least squares); no issue yet",
-    "multi_normal": "sampling utility (optax._src.utils); no issue yet",
-    "ScaleByRStdDevState": (
-        "gradtx's scale_by_rms keeps one ScaleByRmsState(count, nu, mu) for every "
-        "variant; optax uses ScaleByRStdDevState(mu, nu) when centred (a state-tree "
-        "difference for checkpoints); no issue yet"
-    ),
-    "schedules.StatefulSchedule": (
-        "optax's stateful-schedule protocol; gradtx schedules are pytrees evaluated at "
-        "the step count; no issue yet"
-    ),
-    "schedules.WrappedSchedule": "with schedules.StatefulSchedule; no issue yet",
 }
 
 # Qualified names gradtx has with a signature that does not accept optax's, on purpose.
@@ -95,10 +76,6 @@ KNOWN_SIGNATURE_DIFFERENCES: dict[str, str] = {
         "optax.inject_hyperparams returns in 0.2.8; optax's 3-field class is unused"
     ),
     "schedules.InjectHyperparamsState": "as InjectHyperparamsState",
-    "ScaleByRmsState": (
-        "gradtx's is (count, nu, mu) for every scale_by_rms variant, optax's (nu,) "
-        "(see ScaleByRStdDevState in KNOWN_MISSING)"
-    ),
 }
 
 # (qualified name, parameter) -> why gradtx's default differs from optax's
@@ -112,6 +89,15 @@ DEFAULT_DIFFERENCES: dict[tuple[str, str], str] = {
     ("add_noise", "gamma"): "optax requires it; gradtx defaults to the paper's 0.55",
     ("transforms.add_noise", "eta"): "as add_noise",
     ("transforms.add_noise", "gamma"): "as add_noise",
+    ("microbatch", "accumulator"): (
+        "gradtx.microbatching.AccumulationType.SUM, the same member of gradtx's own enum "
+        "(optax's members are accepted too)"
+    ),
+    ("lbfgs", "linesearch"): (
+        "the same configuration, scale_by_zoom_linesearch(max_linesearch_steps=20, "
+        "initial_guess_strategy='one'), but gradtx's own instance (transformations compare "
+        "by identity)"
+    ),
 }
 
 _P = inspect.Parameter

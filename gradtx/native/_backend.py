@@ -50,6 +50,7 @@ from gradtx.transforms import (
     TraceState,
     WeightDecayState,
 )
+from gradtx.transforms._adagrad_rmsprop import ScaleByRmsWithCountState
 from gradtx.transforms._modifiers import _full_mask
 from gradtx.transforms._radam import rectification
 from gradtx.tree._core import bias_correction, global_norm, safe_increment
@@ -271,9 +272,11 @@ def _one_state(specs: list[TransformSpec], params: Any) -> _Kernel | None:
         write = lambda s, t: s._replace(nu=t)  # noqa: E731
 
         def head(s):
-            count = safe_increment(s.count)
-            c = bias_correction(h["decay"], count) if h["bias_correction"] else 1.0
-            return (1 - h["decay"], h["decay"], 1 / c, h["eps"]), s._replace(count=count)
+            c = 1.0
+            if h["bias_correction"]:  # the count is in the state only then (optax's tree)
+                s = s._replace(count=safe_increment(s.count))
+                c = bias_correction(h["decay"], s.count)
+            return (1 - h["decay"], h["decay"], 1 / c, h["eps"]), s
     else:
         return None
 
@@ -293,7 +296,7 @@ _STATE_TYPES = {
     "scale_by_amsgrad": ScaleByAmsgradState,
     "trace": TraceState,
     "scale_by_rss": ScaleByRssState,
-    "scale_by_rms": ScaleByRmsState,
+    "scale_by_rms": (ScaleByRmsState, ScaleByRmsWithCountState),
     "scale_by_lion": ScaleByLionState,
     "scale_by_adamax": ScaleByAdamState,
     "scale_by_belief": ScaleByBeliefState,

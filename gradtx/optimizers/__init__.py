@@ -11,6 +11,7 @@ from gradtx.optimizers._asgd import AsgdState, asgd
 from gradtx.optimizers._belief import adabelief
 from gradtx.optimizers._factored import adafactor, sm3
 from gradtx.optimizers._layerwise import fromage, lamb, lars
+from gradtx.optimizers._lbfgs import lbfgs
 from gradtx.optimizers._lion import lion
 from gradtx.optimizers._nadamw import nadamw
 from gradtx.optimizers._noisy_sgd import noisy_sgd
@@ -44,6 +45,7 @@ __all__ = [
     "fromage",
     "lamb",
     "lars",
+    "lbfgs",
     "lion",
     "nadam",
     "nadamw",

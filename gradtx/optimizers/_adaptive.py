@@ -113,7 +113,10 @@ def rmsprop(
 
     Returns:
         A :class:`gradtx.GradientTransformation` with state
-        ``(ScaleByRmsState, lr state, TraceState or EmptyState())``.
+        ``(rms state, lr state, TraceState or EmptyState())``, optax's tree: the rms
+        state is ``ScaleByRmsState(nu)``, ``ScaleByRmsWithCountState(count, nu)`` with
+        ``bias_correction``, ``ScaleByRStdDevState(mu, nu)`` /
+        ``ScaleByRStdDevWithCountState(count, mu, nu)`` when centred.
 
     Raises:
         ValueError: ``learning_rate`` ``None``, negative, NaN or infinite;

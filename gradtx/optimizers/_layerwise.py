@@ -10,7 +10,7 @@ schedule keeps a step count, and a mask wraps the link's state in ``inner_state`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -24,16 +24,17 @@ from gradtx.transforms import (
     scale_by_trust_ratio,
     trace,
 )
+from gradtx.transforms._masking import MaskedState
 from gradtx.transforms._modifiers import _full_mask
 from gradtx.tree._core import check_same_tree, check_updates, safe_increment, zero_count
 
 MaskOrFn = Any | Callable[[Any], Any] | None
 
 
-class MaskedLinkState(NamedTuple):
-    """The state of a masked link, laid out as optax's ``MaskedState``."""
-
-    inner_state: Any  # the state of the masked transformation
+# The state of a masked link is gradtx's MaskedState, optax's class name and fields (a
+# checkpoint's tree and the state's type names both match optax.lars / optax.lamb);
+# MaskedLinkState is its former name, kept as an alias.
+MaskedLinkState = MaskedState
 
 
 def _masked(inner: GradientTransformation, mask: Any) -> GradientTransformation:

@@ -62,10 +62,13 @@ from gradtx.schedules._optax_names import (
     warmup_exponential_decay_schedule,
 )
 from gradtx.schedules._plot import label, plot, values
+from gradtx.schedules._stateful import StatefulSchedule, WrappedSchedule
 from gradtx.schedules._steps import constant, multistep_lr, piecewise_constant, step_lr
 
 __all__ = [
     "Schedule",
+    "StatefulSchedule",
+    "WrappedSchedule",
     "as_schedule",
     "constant",
     "constant_schedule",

@@ -10,7 +10,10 @@ from gradtx.transforms._accumulating import (
 from gradtx.transforms._adagrad_rmsprop import (
     ScaleByAdaDeltaState,
     ScaleByRmsState,
+    ScaleByRmsWithCountState,
     ScaleByRssState,
+    ScaleByRStdDevState,
+    ScaleByRStdDevWithCountState,
     scale_by_adadelta,
     scale_by_rms,
     scale_by_rss,
@@ -118,6 +121,11 @@ from gradtx.transforms._trust_ratio import (
     scale_by_param_block_rms,
     scale_by_trust_ratio,
 )
+from gradtx.transforms._zoom_linesearch import (
+    ScaleByZoomLinesearchState,
+    ZoomLinesearchInfo,
+    scale_by_zoom_linesearch,
+)
 
 __all__ = [
     "AddNoiseState",
@@ -147,14 +155,19 @@ __all__ = [
     "ScaleByNovogradState",
     "ScaleByOptimisticGradientState",
     "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
     "ScaleByRpropState",
     "ScaleByRssState",
     "ScaleBySM3State",
     "ScaleByScheduleState",
     "ScaleByTrustRatioState",
+    "ScaleByZoomLinesearchState",
     "ShouldSkipUpdateFunction",
     "TraceState",
     "WeightDecayState",
+    "ZoomLinesearchInfo",
     "add_decayed_weights",
     "add_noise",
     "apply_every",
@@ -201,6 +214,7 @@ __all__ = [
     "scale_by_stddev",
     "scale_by_trust_ratio",
     "scale_by_yogi",
+    "scale_by_zoom_linesearch",
     "selective_transform",
     "set_to_zero",
     "skip_large_updates",

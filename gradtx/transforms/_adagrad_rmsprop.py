@@ -98,10 +98,38 @@ def scale_by_rss(
     )
 
 
+# The four state trees of optax's scale_by_rms / scale_by_stddev (a checkpoint written by
+# one library restores into the other): the count only with bias correction, mu only when
+# centred.
 class ScaleByRmsState(NamedTuple):
-    count: jax.Array  # shape=(), dtype=int32
     nu: Any  # E|g|^2, shaped like params, real (dtype: nu_dtype or the state policy)
-    mu: Any  # E[g], like params (complex for complex params); None unless centred
+
+
+class ScaleByRmsWithCountState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: steps so far (for the bias correction)
+    nu: Any  # E|g|^2, as ScaleByRmsState.nu
+
+
+class ScaleByRStdDevState(NamedTuple):
+    mu: Any  # E[g], like params (complex for complex params)
+    nu: Any  # E|g|^2, as ScaleByRmsState.nu
+
+
+class ScaleByRStdDevWithCountState(NamedTuple):
+    count: jax.Array  # shape=(), dtype=int32: steps so far (for the bias correction)
+    mu: Any  # E[g], as ScaleByRStdDevState.mu
+    nu: Any  # E|g|^2, as ScaleByRmsState.nu
+
+
+def _rms_state(count: Any, nu: Any, mu: Any, centered: bool, with_count: bool) -> Any:
+    """optax's state tree for this variant."""
+    if centered:
+        if with_count:
+            return ScaleByRStdDevWithCountState(count=count, mu=mu, nu=nu)
+        return ScaleByRStdDevState(mu=mu, nu=nu)
+    if with_count:
+        return ScaleByRmsWithCountState(count=count, nu=nu)
+    return ScaleByRmsState(nu=nu)
 
 
 def scale_by_rms(
@@ -145,9 +173,11 @@ def scale_by_rms(
             (default: the state dtype policy).
 
     Returns:
-        A :class:`gradtx.GradientTransformation` with state ``ScaleByRmsState``
-        (``count``: int32 scalar; ``nu``; ``mu``: ``None`` unless centred). Updates keep
-        the gradient's dtype.
+        A :class:`gradtx.GradientTransformation` with optax's state tree:
+        ``ScaleByRmsState(nu)``, with ``bias_correction`` ``ScaleByRmsWithCountState(count,
+        nu)``; centred ``ScaleByRStdDevState(mu, nu)`` /
+        ``ScaleByRStdDevWithCountState(count, mu, nu)`` (``count``: int32 scalar). Updates
+        keep the gradient's dtype.
 
     Raises:
         ValueError: ``decay`` outside ``[0, 1)``; a negative ``eps`` or
@@ -178,17 +208,22 @@ def scale_by_rms(
     do_bias_correction = bias_correction
 
     def init_fn(params):
-        return ScaleByRmsState(
-            count=zero_count(),
-            nu=state_like(params, SQUARED, nu_dtype, initial_scale),
-            mu=state_like(params, MOMENT) if centered else None,
+        return _rms_state(
+            zero_count(),
+            state_like(params, SQUARED, nu_dtype, initial_scale),
+            state_like(params, MOMENT) if centered else None,
+            centered,
+            do_bias_correction,
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         check_updates(updates, state.nu)
-        count = safe_increment(state.count)
-        c = _tree.bias_correction(decay, count) if do_bias_correction else 1.0
+        if do_bias_correction:
+            count = safe_increment(state.count)
+            c = _tree.bias_correction(decay, count)
+        else:
+            count, c = None, 1.0
 
         def one(g, n, m=None):
             n_new = ema(g, n, decay, 2)
@@ -204,7 +239,8 @@ def scale_by_rms(
 
         trees = (updates, state.nu) + ((state.mu,) if centered else ())
         out = map_outputs(one, *trees) or trees
-        return out[0], ScaleByRmsState(count=count, nu=out[1], mu=out[2] if centered else None)
+        mu = out[2] if centered else None
+        return out[0], _rms_state(count, out[1], mu, centered, do_bias_correction)
 
     return with_spec(
         GradientTransformation(init_fn, update_fn), "scale_by_rms", decay=decay, eps=eps,
@@ -243,8 +279,9 @@ def scale_by_stddev(
         nu_dtype: keyword-only storage dtype of ``nu`` (default: the state dtype policy).
 
     Returns:
-        A :class:`gradtx.GradientTransformation` with state ``ScaleByRmsState``
-        (``count``, ``nu``, ``mu``).
+        A :class:`gradtx.GradientTransformation` with state ``ScaleByRStdDevState(mu,
+        nu)`` (``ScaleByRStdDevWithCountState(count, mu, nu)`` with ``bias_correction``),
+        optax's.
 
     Raises:
         ValueError: ``decay`` outside ``[0, 1)``; a negative ``eps`` or
@@ -345,7 +382,10 @@ def scale_by_adadelta(
 
 __all__ = [
     "ScaleByAdaDeltaState",
+    "ScaleByRStdDevState",
+    "ScaleByRStdDevWithCountState",
     "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
     "ScaleByRssState",
     "scale_by_adadelta",
     "scale_by_rms",

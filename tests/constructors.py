@@ -422,6 +422,7 @@ NOT_CONSTRUCTORS = frozenset(
         "stack_schedules",
         "state_shardings",
         "global_batch",
+        "schedule_free_eval_params",  # gradtx.contrib: params from a state, not a transform
         "unpack",
         "update_and_apply",
         "value_and_grad_from_state",

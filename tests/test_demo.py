@@ -37,6 +37,7 @@ PNGS = {
     "adabound_lr_sensitivity",
     "lr_range_test",
     "batch_size",
+    "cnn_recipes",
 }
 
 
@@ -74,10 +75,10 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_e
         "linear_scaling_rule(lr, 128, 32)",
     ):
         assert row in text, f"missing row {row!r}:\n{text}"
-    # the adabound sweep's rows for them: name, then base lr
-    for name, lr in (("Lion", "0.0003"), ("Adafactor", "0.01"), ("RAdam", "0.001"),
-                     ("LAMB", "0.01")):
-        assert any(ln.split()[:2] == [name, lr] for ln in text.splitlines()), name
+    # the recipes experiment (issue 15): each optimiser of current recipes has a row
+    for name in ("AdamW 1e-3", "Muon 0.02", "schedule-free AdamW 2.5e-3", "Prodigy 1.0",
+                 "SOAP 3e-3"):
+        assert any(ln.startswith(name + " ") for ln in text.splitlines()), name
     assert {p.stem for p in out.glob("*.png")} == PNGS
     assert all(p.stat().st_size > 5000 for p in out.glob("*.png"))
     assert "%|" in proc.stderr  # the tqdm bars

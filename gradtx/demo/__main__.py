@@ -21,9 +21,10 @@ EXPERIMENTS = {
     "schedules": "cnn_schedules",
     "adabound": "cnn_adabound",
     "lrfinder": "lr_finder",
+    "recipes": "cnn_recipes",
 }
 ALIASES = {str(i): name for i, name in enumerate(EXPERIMENTS, start=1)}
-CNN_EXPERIMENTS = ("schedules", "adabound", "lrfinder")
+CNN_EXPERIMENTS = ("schedules", "adabound", "lrfinder", "recipes")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

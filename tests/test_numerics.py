@@ -73,12 +73,37 @@ def _nonfinite(updates):
 # --- class 4: divisions by zero, square roots of negative numbers --------------------
 
 
+# Rows that diverge in the centred scenario by their own math (no learning rate, a
+# gradient of 1000 on a linear loss): the params pass 1e18 within a few steps and the
+# exact update then leaves float32's range. They must be finite until then.
+DIVERGES_WITHOUT_A_LEARNING_RATE = {
+    "scale_by_param_block_norm": "u = |p| g: |p| grows ~1000x a step, u passes 3.4e38",
+    "scale_by_param_block_rms": "u = rms(p) g: rms(p) grows ~1000x a step",
+    "scale_by_trust_ratio": "u = |p| g / |g|: |p| doubles a step, past 3.4e38 at ~128",
+    "scale_by_lbfgs": "no line search on a linear loss: pairs (s, y) with y ~ noise give "
+    "ever larger steps (as optax.scale_by_lbfgs)",
+}
+HUGE = 1e18  # below it every square (and every update of these rows) fits in float32
+
+
 def test_centred_rmsprop_scenario_is_finite_for_every_row():
     """``E[g^2] - E[g]^2`` rounds below 0 for ``g = 1000 + 1e-3 N(0, 1)``: before the
     clamp, centred RMSProp gave NaN in about a fifth of 200 steps."""
     rng = np.random.default_rng(0)
     grads = _stacked(lambda k, s: jnp.asarray(1000 + 1e-3 * rng.normal(size=s), jnp.float32))
     out = _run_rows(grads, TABLE_IDS)
+    for i in DIVERGES_WITHOUT_A_LEARNING_RATE:
+        updates = {k: np.asarray(u, np.float64) for k, u in out.pop(i).items()}
+        # the params each step saw: p_0 + the updates before it
+        seen = {
+            k: np.asarray(PARAMS[k], np.float64) + np.cumsum(u, axis=0) - u
+            for k, u in updates.items()
+        }
+        size = np.max([np.max(np.abs(p.reshape(N_STEPS, -1)), axis=1) for p in seen.values()], 0)
+        assert np.any(size > HUGE), i  # it does diverge
+        until = int(np.argmax(size > HUGE))
+        finite = [np.all(np.isfinite(u[:until])) for u in updates.values()]
+        assert until > 0 and all(finite), (i, until)
     bad = {i: _nonfinite(u) for i, u in out.items() if _nonfinite(u)}
     assert not bad, bad
     # the case of the issue, by itself: finite at every one of the 200 steps
@@ -275,6 +300,25 @@ def test_global_norm_and_clipping_survive_float32_overflow():
     np.testing.assert_allclose(np.asarray(u["a"]), 0.5, rtol=1e-6)
     assert float(gradtx.global_norm({"a": jnp.asarray([jnp.inf, 1.0])})) == math.inf
     assert math.isnan(float(gradtx.global_norm({"a": jnp.asarray([jnp.nan, 1e30])})))
+
+
+def test_block_norms_survive_float32_overflow():
+    """The per-block norms of the trust ratio and the block scalings: params of 1e20
+    (finite, squares overflow float32) give finite updates equal to the float64 math."""
+    p = {"w": jnp.full((3,), 1e20, jnp.float32), "b": jnp.asarray(-4e25, jnp.float32)}
+    g = {"w": jnp.asarray([1.0, -2.0, 2.0], jnp.float32), "b": jnp.asarray(0.5, jnp.float32)}
+    norm = {"w": math.sqrt(3) * 1e20, "b": 4e25}
+    factors = {  # u' = factor * u, per block
+        "scale_by_trust_ratio": {"w": norm["w"] / 3.0, "b": norm["b"] / 0.5},  # |p| / |u|
+        "scale_by_param_block_norm": norm,
+        "scale_by_param_block_rms": {"w": 1e20, "b": 4e25},
+    }
+    for name, factor in factors.items():
+        tx = getattr(gradtx, name)()
+        u, _ = jax.jit(tx.update)(g, tx.init(p), p)
+        for k in p:
+            want = np.asarray(g[k], np.float64) * factor[k]
+            np.testing.assert_allclose(np.asarray(u[k]), want, rtol=1e-6, err_msg=f"{name} {k}")
 
 
 def test_noise_scale_with_a_zero_true_gradient():

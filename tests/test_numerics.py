@@ -290,6 +290,51 @@ def test_hyperparameters_that_make_a_denominator_0_are_rejected():
     gradtx.adam(0.1, b2=1 - 1e-7)
 
 
+# Factories whose denominator sqrt(v) + eps (+ eps_root, + the initial accumulator) is 0
+# where the gradient has been 0, once every term is 0: the terms, given as data.
+ZERO_EPS_AS_DATA = {
+    "adam": (gradtx.adam, {"learning_rate": 0.1}, ("eps",)),
+    "adamw": (gradtx.adamw, {"learning_rate": 0.1, "weight_decay": 0.0}, ("eps",)),
+    "nadam": (gradtx.nadam, {"learning_rate": 0.1}, ("eps",)),
+    "amsgrad": (gradtx.amsgrad, {"learning_rate": 0.1}, ("eps",)),
+    # (the accumulators start at initial_accumulator_value: 0 from the start)
+    "scale_by_yogi": (gradtx.scale_by_yogi, {"initial_accumulator_value": 0.0}, ("eps",)),
+    "rmsprop": (gradtx.rmsprop, {"learning_rate": 0.1}, ("eps",)),
+    "rmsprop_eps_outside": (
+        gradtx.rmsprop, {"learning_rate": 0.1, "eps_in_sqrt": False}, ("eps",)
+    ),
+}
+
+
+def test_eps_0_given_as_data_leaves_never_updated_coordinates_at_0():
+    """``eps = 0`` cannot be rejected when it is data: injected and set to 0 with
+    ``set_hyperparams`` (eagerly and inside ``jit``). A coordinate whose gradient has
+    been 0 gets update 0 (was ``0 / 0 = NaN``); the others move, the same eagerly and
+    under ``jit``."""
+    params = {"w": jnp.asarray([1.0, 2.0, -1.0])}
+    grads = [{"w": jnp.asarray([0.0, 1.0, -2.0])}, {"w": jnp.asarray([0.0, -0.5, 3.0])}]
+
+    def run(opt, state):
+        out = []
+        for g in grads:
+            u, state = opt.update(g, state, params)
+            out.append(u["w"])
+        return jnp.stack(out)
+
+    for name, (factory, kwargs, zeros) in ZERO_EPS_AS_DATA.items():
+        opt = gradtx.inject_hyperparams(factory)(**kwargs)
+        state = gradtx.set_hyperparams(opt.init(params), **{z: 0.0 for z in zeros})
+        eager = run(opt, state)
+        traced = jax.jit(lambda s, opt=opt, zeros=zeros: run(  # noqa: B023
+            opt, gradtx.set_hyperparams(s, **{z: jnp.float32(0) for z in zeros})
+        ))(opt.init(params))
+        for got in (eager, traced):
+            assert np.all(np.isfinite(np.asarray(got))), name
+            assert np.all(np.asarray(got)[:, 0] == 0), name
+            assert np.all(np.asarray(got)[:, 1:] != 0), name
+        np.testing.assert_allclose(np.asarray(eager), np.asarray(traced), rtol=1e-6, err_msg=name)
+
+
 def test_global_norm_and_clipping_survive_float32_overflow():
     """Squares of 1e20 overflow float32: the norm is rescaled rather than inf (which
     clipping turned into a zero update)."""

@@ -115,6 +115,19 @@ def nonzero_denominator(what: str, **terms: Any) -> None:
         )
 
 
+def denominator_may_be_zero(**terms: Any) -> bool:
+    """True when none of ``terms`` is known to be positive at construction: each is 0 or
+    data (a tracer, e.g. ``eps`` injected by :func:`gradtx.inject_hyperparams` and given
+    inside ``jit``, or set to 0 later with :func:`gradtx.set_hyperparams`). The update
+    then guards ``sqrt(v) + terms`` against 0 (``gradtx.tree._core.guarded_quotient``);
+    a concrete positive term keeps optax's plain quotient."""
+    for value in terms.values():
+        v = _concrete(value)
+        if v is not None and v > 0:
+            return False
+    return True
+
+
 def learning_rate(name: str, value: Any) -> None:
     """A float learning rate must be ``>= 0``; a schedule is checked where it is built."""
     if value is None:

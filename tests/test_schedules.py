@@ -516,6 +516,27 @@ def test_bad_input_raises_value_error_naming_the_parameter(make, match):
         make()
 
 
+def test_one_cycle_with_a_traced_pct_start_never_gives_nan():
+    """An empty phase is rejected for a concrete pct_start (BAD above); built inside jit
+    the pct_start is a tracer and cannot raise: the empty phase is done at its only step
+    (its end value, max_lr) instead of 0/0 = NaN, and a valid traced pct_start gives the
+    concrete schedule's values."""
+    ks = np.arange(10)
+
+    @jax.jit
+    def values(pct):
+        two = S.one_cycle(0.1, 8, pct_start=pct)(ks)
+        three = S.one_cycle(0.1, 8, pct_start=pct, three_phase=True)(ks)
+        return two, three
+
+    for got in values(0.125):  # 0.125 * 8 = 1: the warmup phase [0, 0] is empty
+        got = np.asarray(got)
+        assert np.all(np.isfinite(got)) and got[0] == np.float32(0.1), got
+    for three_phase, got in zip((False, True), values(0.375), strict=True):
+        want = S.one_cycle(0.1, 8, pct_start=0.375, three_phase=three_phase)(ks)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+
+
 def test_bad_types_raise_type_error():
     with pytest.raises(TypeError, match="init_value"):
         S.step_lr("0.1", 10)

@@ -229,19 +229,18 @@ class one_cycle(Schedule):
         s = jnp.minimum(as_float(step), float(self.total_steps - 1))
         # Walk the phases from the last: the first phase with s <= end wins (torch).
         start_steps = (0.0, *ends[:-1])
+
+        def progress(i):
+            # An empty phase (end <= start) is rejected for a concrete pct_start; a traced
+            # one (built inside jit) cannot raise, and gave 0/0 = NaN at its only step:
+            # the phase is done there (p = 1, its end value), as if skipped.
+            length = ends[i] - start_steps[i]
+            ok = length > 0
+            return jnp.where(ok, (s - start_steps[i]) / jnp.where(ok, length, 1.0), 1.0)
+
         i = len(ends) - 1
-        out = _anneal(
-            self.anneal_strategy,
-            values[i],
-            values[i + 1],
-            (s - start_steps[i]) / (ends[i] - start_steps[i]),
-        )
+        out = _anneal(self.anneal_strategy, values[i], values[i + 1], progress(i))
         for i in range(len(ends) - 2, -1, -1):
-            value = _anneal(
-                self.anneal_strategy,
-                values[i],
-                values[i + 1],
-                (s - start_steps[i]) / (ends[i] - start_steps[i]),
-            )
+            value = _anneal(self.anneal_strategy, values[i], values[i + 1], progress(i))
             out = jnp.where(s <= ends[i], value, out)
         return out

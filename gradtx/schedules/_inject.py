@@ -463,7 +463,7 @@ def inject_hyperparams(
             InjectHyperparamsState,
             is_pytree_schedule,
             frozenset(functions),
-            lambda v, params: _schedule_value(v, hyperparam_dtype or _float_dtype(params)),
+            lambda v, params: _schedule_value(v, hyperparam_dtype or _storage_dtype(params)),
         )
         return GradientTransformation(init, update)
 

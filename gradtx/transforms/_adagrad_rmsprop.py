@@ -204,6 +204,8 @@ def scale_by_rms(
         _checks.nonzero_denominator("centred RMSProp", eps=eps)
     else:
         _checks.nonzero_denominator("RMSProp", eps=eps, initial_scale=initial_scale)
+    # traced eps = initial_scale = 0: nu = 0 where the gradient has been 0 (rsqrt(0) * 0)
+    guard = not centered and _checks.denominator_may_be_zero(eps=eps, initial_scale=initial_scale)
     nu_dtype = _checks.state_dtype("nu_dtype", nu_dtype, allow_complex=False)
     do_bias_correction = bias_correction
 
@@ -233,7 +235,12 @@ def scale_by_rms(
                 # E|g|^2 - |E g|^2 >= 0 in exact arithmetic, but it is a difference of two
                 # rounded numbers: with g = 1000 + 1e-3 N(0,1) it rounds below 0 (NaN).
                 var = jnp.maximum(var - abs_sq(m_new / c), 0.0)
+            if guard:  # var + eps = 0 only where every gradient so far was 0
+                ok = var + eps > 0
+                var = jnp.where(ok, var, 1.0)
             scaling = jax.lax.rsqrt(var + eps) if eps_in_sqrt else 1 / (jnp.sqrt(var) + eps)
+            if guard:
+                scaling = jnp.where(ok, scaling, 0.0)
             out = ((scaling * g).astype(g.dtype), n_new.astype(n.dtype))
             return out + ((m_new.astype(m.dtype),) if centered else ())
 

@@ -19,6 +19,7 @@ from gradtx.tree._core import (
     check_updates,
     compute_dtype,
     ema,
+    guarded_quotient,
     map_outputs,
     safe_increment,
     state_like,
@@ -120,6 +121,7 @@ def scale_by_adam(
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.nonzero_denominator("Adam", eps=eps, eps_root=eps_root)
+    guard = _checks.denominator_may_be_zero(eps=eps, eps_root=eps_root)  # traced eps = 0
     mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
 
     def init_fn(params):
@@ -142,7 +144,8 @@ def scale_by_adam(
                 m_hat = b1 * m_new / c1_next + (1 - b1) * g.astype(m_new.dtype) / c1
             else:
                 m_hat = m_new / c1
-            u = m_hat / (jnp.sqrt(v_new / c2 + eps_root) + eps)
+            den = jnp.sqrt(v_new / c2 + eps_root) + eps
+            u = guarded_quotient(m_hat, den) if guard else m_hat / den
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
@@ -214,6 +217,7 @@ def scale_by_amsgrad(
     """
     _check_moments(b1, b2, eps, eps_root)
     _checks.nonzero_denominator("AMSGrad", eps=eps, eps_root=eps_root)
+    guard = _checks.denominator_may_be_zero(eps=eps, eps_root=eps_root)  # traced eps = 0
     mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
 
     def init_fn(params):
@@ -234,7 +238,8 @@ def scale_by_amsgrad(
         def one(g, m, v, v_max):
             m_new, v_new = ema(g, m, b1, 1), ema(g, v, b2, 2)
             v_max_new = jnp.maximum(v_max, v_new / c2)
-            u = (m_new / c1) / (jnp.sqrt(v_max_new + eps_root) + eps)
+            den = jnp.sqrt(v_max_new + eps_root) + eps
+            u = guarded_quotient(m_new / c1, den) if guard else (m_new / c1) / den
             return (
                 u.astype(g.dtype),
                 m_new.astype(m.dtype),
@@ -309,6 +314,9 @@ def scale_by_yogi(
     _checks.nonzero_denominator(
         "Yogi", eps=eps, eps_root=eps_root, initial_accumulator_value=initial_accumulator_value
     )
+    guard = _checks.denominator_may_be_zero(
+        eps=eps, eps_root=eps_root, initial_accumulator_value=initial_accumulator_value
+    )
     mu_dtype, nu_dtype = _dtypes(mu_dtype, nu_dtype)
 
     def init_fn(params):
@@ -330,7 +338,8 @@ def scale_by_yogi(
             dt = compute_dtype(g2, v)
             g2 = g2.astype(dt)
             v_new = v.astype(dt) - (1 - b2) * jnp.sign(v.astype(dt) - g2) * g2
-            u = (m_new / c1) / (jnp.sqrt(v_new / c2 + eps_root) + eps)
+            den = jnp.sqrt(v_new / c2 + eps_root) + eps
+            u = guarded_quotient(m_new / c1, den) if guard else (m_new / c1) / den
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
         out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)

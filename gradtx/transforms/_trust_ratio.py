@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation, init_empty_state
@@ -19,6 +20,7 @@ from gradtx.tree._core import (
     check_same_tree,
     check_updates,
     compute_dtype,
+    global_norm,
     mean_abs_sq,
     real_dtype,
 )
@@ -36,15 +38,22 @@ def _need_params(name: str, updates: Any, params: Any) -> None:
 
 def _block_norm(x: jax.Array) -> jax.Array:
     """The Euclidean (Frobenius) norm of a whole block, in at least float32; complex
-    entries count by their modulus."""
-    x = jnp.asarray(x)
-    x = x.astype(compute_dtype(x))
-    return jnp.sqrt(jnp.sum(jnp.real(x * jnp.conj(x))))
+    entries count by their modulus. :func:`gradtx.global_norm` of the one block: finite
+    for finite entries above ~1.8e19, whose squares overflow float32 (``inf`` there made
+    the trust ratio and the block scalings ``inf`` or NaN while the params were finite)."""
+    return global_norm(x)
 
 
 def _block_rms(x: jax.Array) -> jax.Array:
-    """RMS over the block's real coordinates (a complex entry counts as two)."""
-    return jnp.sqrt(mean_abs_sq(x))
+    """RMS over the block's real coordinates (a complex entry counts as two); as
+    ``sqrt(mean |x|^2)`` (optax's numbers), and as ``norm / sqrt(n)`` only when the
+    mean of squares overflows."""
+    x = jnp.asarray(x)
+    n = max(x.size * (2 if jnp.iscomplexobj(x) else 1), 1)
+    ms = mean_abs_sq(x)
+    return jax.lax.cond(
+        jnp.isposinf(ms), lambda m: (global_norm(x) / np.sqrt(n)).astype(m.dtype), jnp.sqrt, ms
+    )
 
 
 def _scaled(u: jax.Array, factor: jax.Array) -> jax.Array:

@@ -214,6 +214,15 @@ def bias_correction(decay: Any, count: jax.Array) -> jax.Array:
     return 1 - jnp.asarray(decay, jnp.float32) ** count.astype(jnp.float32)
 
 
+def guarded_quotient(numerator: Any, denominator: Any) -> Any:
+    """``numerator / denominator``, and 0 where the denominator is 0 (only reached with
+    all of the denominator's terms 0, where the numerator, a moment of gradients that have
+    been 0 so far, is 0 too): ``0 / 0 = NaN`` becomes the 0 the math gives. Equal to the
+    plain quotient wherever the denominator is positive."""
+    ok = denominator > 0
+    return jnp.where(ok, numerator / jnp.where(ok, denominator, 1), 0)
+
+
 def safe_increment(count: jax.Array) -> jax.Array:
     r"""Adds one to a step counter, saturating at the largest int32 instead of wrapping.
 

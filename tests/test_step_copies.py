@@ -12,6 +12,13 @@ path, which calls the same ``update`` + ``apply_updates``), XLA compiles them to
 executable, and that path does not depend on the leaf count, so the row is done. Only the
 rows whose modules differ (the native kernel's rows on CPU) are compiled and counted, on
 the tree and again on the flat vector. No timing.
+
+Measured when this test was written (jax 0.10.2, CPU): for every pure-JAX row the two
+modules are equal, so make_step's executable *is* the plain step's (the extra copies once
+blamed on make_step, e.g. Rprop's 1 and optimistic gradient descent's 2 full-leaf copies,
+are in the plain step and in optax's step alike: XLA:CPU computes each output of an
+element-wise update in its own loop fusion, and copies a donated state leaf that one
+fusion overwrites while another still reads it). The native rows have fewer copies.
 """
 
 from __future__ import annotations

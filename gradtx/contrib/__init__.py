@@ -8,7 +8,44 @@ from gradtx.contrib._complex_valued import (
     split_real_and_imaginary,
 )
 
+# isort: split
+# --- Adam variants, normalize and the reduce_on_plateau alias (issue 15, helper advar) ---
+from gradtx.contrib._acprop import acprop, scale_by_acprop
+from gradtx.contrib._ademamix import (
+    ScaleByAdemamixState,
+    ScaleBySimplifiedAdEMAMixState,
+    ademamix,
+    scale_by_ademamix,
+    scale_by_simplified_ademamix,
+    simplified_ademamix,
+)
+from gradtx.contrib._adopt import adopt, scale_by_adopt
+from gradtx.contrib._madgrad import MadgradState, madgrad, scale_by_madgrad
+from gradtx.contrib._normalize import NormalizeState, normalize
+from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
+
+# --- end advar ---
+
 __all__: list[str] = [
+    # --- advar (issue 15) ---
+    "MadgradState",
+    "NormalizeState",
+    "ReduceLROnPlateauState",
+    "ScaleByAdemamixState",
+    "ScaleBySimplifiedAdEMAMixState",
+    "acprop",
+    "ademamix",
+    "adopt",
+    "madgrad",
+    "normalize",
+    "reduce_on_plateau",
+    "scale_by_acprop",
+    "scale_by_ademamix",
+    "scale_by_adopt",
+    "scale_by_madgrad",
+    "scale_by_simplified_ademamix",
+    "simplified_ademamix",
+    # --- end advar ---
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",
     "split_real_and_imaginary",

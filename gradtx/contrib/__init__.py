@@ -22,12 +22,18 @@ from gradtx.contrib._ademamix import (
 from gradtx.contrib._adopt import adopt, scale_by_adopt
 from gradtx.contrib._madgrad import MadgradState, madgrad, scale_by_madgrad
 from gradtx.contrib._normalize import NormalizeState, normalize
+from gradtx.contrib._privacy import (
+    DifferentiallyPrivateAggregateState,
+    differentially_private_aggregate,
+    dpsgd,
+)
 from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 
 # --- end advar ---
 
 __all__: list[str] = [
     # --- advar (issue 15) ---
+    "DifferentiallyPrivateAggregateState",
     "MadgradState",
     "NormalizeState",
     "ReduceLROnPlateauState",
@@ -36,6 +42,8 @@ __all__: list[str] = [
     "acprop",
     "ademamix",
     "adopt",
+    "differentially_private_aggregate",
+    "dpsgd",
     "madgrad",
     "normalize",
     "reduce_on_plateau",

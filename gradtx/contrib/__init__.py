@@ -27,6 +27,13 @@ from gradtx.contrib._privacy import (
     differentially_private_aggregate,
     dpsgd,
 )
+from gradtx.contrib._sophia import (
+    HutchinsonState,
+    SophiaState,
+    hutchinson_estimator_diag_hessian,
+    scale_by_sophia,
+    sophia,
+)
 from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 
 # --- end advar ---
@@ -34,16 +41,19 @@ from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 __all__: list[str] = [
     # --- advar (issue 15) ---
     "DifferentiallyPrivateAggregateState",
+    "HutchinsonState",
     "MadgradState",
     "NormalizeState",
     "ReduceLROnPlateauState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
+    "SophiaState",
     "acprop",
     "ademamix",
     "adopt",
     "differentially_private_aggregate",
     "dpsgd",
+    "hutchinson_estimator_diag_hessian",
     "madgrad",
     "normalize",
     "reduce_on_plateau",
@@ -52,7 +62,9 @@ __all__: list[str] = [
     "scale_by_adopt",
     "scale_by_madgrad",
     "scale_by_simplified_ademamix",
+    "scale_by_sophia",
     "simplified_ademamix",
+    "sophia",
     # --- end advar ---
     "SplitRealAndImaginaryArrays",
     "SplitRealAndImaginaryState",

@@ -27,6 +27,7 @@ from gradtx.contrib._privacy import (
     differentially_private_aggregate,
     dpsgd,
 )
+from gradtx.contrib._sam import SAMState, sam
 from gradtx.contrib._sophia import (
     HutchinsonState,
     SophiaState,
@@ -45,6 +46,7 @@ __all__: list[str] = [
     "MadgradState",
     "NormalizeState",
     "ReduceLROnPlateauState",
+    "SAMState",
     "ScaleByAdemamixState",
     "ScaleBySimplifiedAdEMAMixState",
     "SophiaState",
@@ -57,6 +59,7 @@ __all__: list[str] = [
     "madgrad",
     "normalize",
     "reduce_on_plateau",
+    "sam",
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",

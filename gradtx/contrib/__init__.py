@@ -20,6 +20,7 @@ from gradtx.contrib._ademamix import (
     simplified_ademamix,
 )
 from gradtx.contrib._adopt import adopt, scale_by_adopt
+from gradtx.contrib._galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore
 from gradtx.contrib._madgrad import MadgradState, madgrad, scale_by_madgrad
 from gradtx.contrib._normalize import NormalizeState, normalize
 from gradtx.contrib._privacy import (
@@ -42,6 +43,8 @@ from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 __all__: list[str] = [
     # --- advar (issue 15) ---
     "DifferentiallyPrivateAggregateState",
+    "GaLoreDimensionNumbers",
+    "GaLoreState",
     "HutchinsonState",
     "MadgradState",
     "NormalizeState",
@@ -55,6 +58,7 @@ __all__: list[str] = [
     "adopt",
     "differentially_private_aggregate",
     "dpsgd",
+    "galore",
     "hutchinson_estimator_diag_hessian",
     "madgrad",
     "normalize",
@@ -63,6 +67,7 @@ __all__: list[str] = [
     "scale_by_acprop",
     "scale_by_ademamix",
     "scale_by_adopt",
+    "scale_by_galore",
     "scale_by_madgrad",
     "scale_by_simplified_ademamix",
     "scale_by_sophia",

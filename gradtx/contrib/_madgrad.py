@@ -15,13 +15,16 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx.transforms import add_decayed_weights
 from gradtx.tree._core import (
+    MOMENT,
+    SQUARED,
     check_same_tree,
     check_updates,
     compute_dtype,
     map_outputs,
     safe_increment,
+    state_dtype,
+    state_like,
     zero_count,
-    zeros_like,
 )
 
 
@@ -29,9 +32,9 @@ class MadgradState(NamedTuple):
     """State of :func:`scale_by_madgrad` (optax.contrib's fields and order)."""
 
     count: jax.Array  # shape=(), dtype=int32: steps taken (k)
-    grad_sum_sq: Any  # sum_k lambda_k g_k^2, like params
-    s: Any  # sum_k lambda_k g_k, like params
-    x0: Any  # the params at init (the dual-averaging origin), like params
+    grad_sum_sq: Any  # sum_k lambda_k g_k^2, like params (float32 for float16 params)
+    s: Any  # sum_k lambda_k g_k, like params (float32 for float16 params)
+    x0: Any  # the params at init (the dual-averaging origin), like params (f32 for f16)
 
 
 def scale_by_madgrad(
@@ -89,9 +92,13 @@ def scale_by_madgrad(
     def init_fn(params):
         return MadgradState(
             count=zero_count(),
-            grad_sum_sq=zeros_like(params),
-            s=zeros_like(params),
-            x0=jax.tree.map(jnp.asarray, params),
+            grad_sum_sq=state_like(params, SQUARED),
+            s=state_like(params, MOMENT),
+            # a copy (donating params must not free it), float32 for float16 params
+            x0=jax.tree.map(
+                lambda p: jnp.array(p, dtype=state_dtype(jnp.result_type(p), MOMENT), copy=True),
+                params,
+            ),
         )
 
     def update_fn(updates, state, params=None, **extra_args):

@@ -31,6 +31,9 @@ from reference.harness import assert_close, decay_schedule, max_rel_error
 import gradtx
 import gradtx.contrib
 
+# Slow (many compiles, eager 50-step runs): deselect with -m "not slow"; CI runs it.
+pytestmark = pytest.mark.slow
+
 RTOL_REF, FLOOR_REF = 1e-4, 2e-6  # float32 against float64
 RTOL_OPTAX, FLOOR_OPTAX = 1e-5, 1e-6  # float32 against float32
 MASK = {"matrix": True, "vector": False, "scalar": True}
@@ -100,7 +103,8 @@ CASES = [
         lambda m: m.adopt(0.01, nesterov=True, use_clipping=False),
         lambda: A.ADOPT(0.01, b2=B2_F32, nesterov=True, use_clipping=False),
     ),
-    _case("scale_by_adopt", lambda m: m.scale_by_adopt(b1=0.5), lambda: _neg(A.ADOPT(1.0, b1=0.5, b2=B2_F32))),
+    _case("scale_by_adopt", lambda m: m.scale_by_adopt(b1=0.5),
+          lambda: _neg(A.ADOPT(1.0, b1=0.5, b2=B2_F32))),
     _case("acprop", lambda m: m.acprop(0.01), lambda: A.ACProp(0.01, eps_root=1e-16)),
     _case(
         "acprop_wd",

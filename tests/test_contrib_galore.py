@@ -32,6 +32,9 @@ from reference.harness import assert_close, make_problem
 import gradtx
 import gradtx.contrib
 
+# Slow (many compiles, eager 50-step runs): deselect with -m "not slow"; CI runs it.
+pytestmark = pytest.mark.slow
+
 RTOL_REF, FLOOR_REF = 1e-4, 1e-5
 RTOL_OPTAX, FLOOR_OPTAX = 1e-5, 1e-6
 

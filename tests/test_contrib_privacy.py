@@ -24,6 +24,9 @@ from reference.harness import SHAPES
 import gradtx
 import gradtx.contrib
 
+# Slow (many compiles, eager 50-step runs): deselect with -m "not slow"; CI runs it.
+pytestmark = pytest.mark.slow
+
 N, B = 50, 4
 KEYS = list(SHAPES)
 _rng = np.random.default_rng(9)

@@ -28,6 +28,9 @@ from reference.harness import SHAPES
 import gradtx
 import gradtx.contrib
 
+# Slow (many compiles, eager 50-step runs): deselect with -m "not slow"; CI runs it.
+pytestmark = pytest.mark.slow
+
 N_SAM_STEPS = 50
 LR, RHO = 0.02, 0.05
 _rng = np.random.default_rng(5)

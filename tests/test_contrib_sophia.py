@@ -31,6 +31,9 @@ from reference.harness import SHAPES, assert_close, decay_schedule
 import gradtx
 import gradtx.contrib
 
+# Slow (many compiles, eager 50-step runs): deselect with -m "not slow"; CI runs it.
+pytestmark = pytest.mark.slow
+
 RTOL_REF, FLOOR_REF = 1e-4, 2e-6
 RTOL_OPTAX, FLOOR_OPTAX = 1e-5, 1e-6
 

@@ -289,6 +289,9 @@ TRANSFORMS: list[Row] = [
     _r("madgrad", lambda m: m.contrib.madgrad(0.01, weight_decay=0.01)),
     _r("scale_by_madgrad", lambda m: m.contrib.scale_by_madgrad(0.01)),
     _r("normalize", lambda m: m.contrib.normalize()),
+    # SAM as a plain transformation: its calls alternate ascent and outer steps
+    _r("sam", lambda m: m.contrib.sam(
+        m.sgd(0.01, momentum=0.9), m.chain(m.contrib.normalize(), m.sgd(0.05)))),
     # --- end advar ---
 ]
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.base import GradientTransformationExtraArgs, apply_updates
+from gradtx.tree._core import MOMENT, state_dtype
 
 
 class SAMState(NamedTuple):
@@ -26,7 +27,7 @@ class SAMState(NamedTuple):
     steps_since_sync: jax.Array  # shape=(), int32: adversarial steps since the outer step
     opt_state: Any  # the outer optimiser's state
     adv_state: Any  # the adversarial optimiser's state
-    cache: Any  # the outer (true) params at the last sync; None in opaque mode
+    cache: Any  # the outer params at the last sync (f32 for f16 params); None in opaque mode
 
 
 def _pick(cond: jax.Array, if_true: Any, if_false: Any) -> Any:
@@ -123,7 +124,11 @@ def sam(
             steps_since_sync=jnp.zeros([], jnp.int32),
             opt_state=optimizer.init(params),
             adv_state=adv_optimizer.init(params),
-            cache=None if opaque_mode else params,
+            # a copy of the params (donating them must not free the cache), float32 for
+            # float16 params (the state dtype policy)
+            cache=None if opaque_mode else jax.tree.map(
+                lambda p: jnp.array(p, dtype=state_dtype(jnp.result_type(p), MOMENT),
+                                    copy=True), params),
         )
 
     def transparent_update(updates, state, params=None, *, grad_fn=None, **extra_args):
@@ -135,8 +140,11 @@ def sam(
         adv_updates, adv_state = adv_optimizer.update(updates, state.adv_state, params)
         adv_updates = jax.tree.map(jnp.negative, adv_updates)
         opt_updates, opt_state = optimizer.update(updates, state.opt_state, state.cache)
-        opt_updates = jax.tree.map(lambda c, p, u: c - p + u, state.cache, params, opt_updates)
-        cache = _pick(first, params, state.cache)
+        opt_updates = jax.tree.map(
+            lambda c, p, u: (c - p + u).astype(jnp.result_type(u)), state.cache, params,
+            opt_updates)
+        cache = _pick(first, jax.tree.map(lambda p, c: p.astype(c.dtype), params, state.cache),
+                      state.cache)
         new_updates = _pick(last, opt_updates, adv_updates)
         if reset_state:
             adv_state = _pick(last, adv_optimizer.init(params), adv_state)

@@ -328,6 +328,22 @@ TRANSFORMS: list[Row] = [
     _r("momo_adam", lambda m: m.contrib.momo_adam(0.01, adapt_lower_bound=True),
        value=jnp.asarray(1.0)),
     # --- end schedule-free and learning-rate-free ---
+    # --- optax.contrib: Adam variants, normalize (issue 15, helper advar) ---
+    _r("ademamix", lambda m: m.contrib.ademamix(0.01, b3=0.99, weight_decay=0.01)),
+    _r("scale_by_ademamix", lambda m: m.contrib.scale_by_ademamix()),
+    _r("simplified_ademamix", lambda m: m.contrib.simplified_ademamix(1e-3, weight_decay=0.01)),
+    _r("scale_by_simplified_ademamix", lambda m: m.contrib.scale_by_simplified_ademamix(alpha=1.0)),
+    _r("adopt", lambda m: m.contrib.adopt(0.01)),
+    _r("scale_by_adopt", lambda m: m.contrib.scale_by_adopt(nesterov=True)),
+    _r("acprop", lambda m: m.contrib.acprop(0.01, weight_decay=0.01)),
+    _r("scale_by_acprop", lambda m: m.contrib.scale_by_acprop()),
+    _r("madgrad", lambda m: m.contrib.madgrad(0.01, weight_decay=0.01)),
+    _r("scale_by_madgrad", lambda m: m.contrib.scale_by_madgrad(0.01)),
+    _r("normalize", lambda m: m.contrib.normalize()),
+    # SAM as a plain transformation: its calls alternate ascent and outer steps
+    _r("sam", lambda m: m.contrib.sam(
+        m.sgd(0.01, momentum=0.9), m.chain(m.contrib.normalize(), m.sgd(0.05)))),
+    # --- end advar ---
 ]
 
 # Public schedules, one configuration (or more) each.

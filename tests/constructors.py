@@ -103,6 +103,25 @@ def _lbfgs(m):
     return _with_loss(m, m.lbfgs(memory_size=3, linesearch=zoom))
 
 
+def _with_obj_fn(m, tx):
+    """``tx`` (Sophia, Hutchinson's estimator) with ``obj_fn = |p|^2`` at each update."""
+
+    def update(updates, state, params=None, **extra):
+        return tx.update(updates, state, params, obj_fn=_sq_norm)
+
+    return m.GradientTransformation(tx.init, update)
+
+
+def _per_example(m, tx):
+    """``tx`` (differentially private aggregation) given each gradient as a batch of one
+    example (it clips and averages per-example gradients along a leading axis)."""
+
+    def update(updates, state, params=None, **extra):
+        return tx.update(jax.tree.map(lambda g: g[None], updates), state, params)
+
+    return m.GradientTransformation(tx.init, update)
+
+
 def _sched(m):
     return m.schedules.warmup(m.schedules.cosine_decay(0.01, 50), 5)
 
@@ -343,6 +362,14 @@ TRANSFORMS: list[Row] = [
     # SAM as a plain transformation: its calls alternate ascent and outer steps
     _r("sam", lambda m: m.contrib.sam(
         m.sgd(0.01, momentum=0.9), m.chain(m.contrib.normalize(), m.sgd(0.05)))),
+    # Sophia and Hutchinson's estimator need obj_fn; GaLore projects matrices (rank 1 here);
+    # DP aggregation takes per-example gradients (a batch of one here)
+    _r("sophia", lambda m: _with_obj_fn(m, m.contrib.sophia(0.01)), "sophia", "scale_by_sophia"),
+    _r("hutchinson_estimator_diag_hessian",
+       lambda m: _with_obj_fn(m, m.contrib.hutchinson_estimator_diag_hessian(0))),
+    _r("galore", lambda m: m.contrib.galore(0.01, rank=1), "galore", "scale_by_galore"),
+    _r("dpsgd", lambda m: _per_example(m, m.contrib.dpsgd(0.01, 1.0, 0.1, 0)),
+       "dpsgd", "differentially_private_aggregate"),
     # --- end advar ---
 ]
 

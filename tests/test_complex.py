@@ -57,6 +57,9 @@ REJECTS_COMPLEX = {
     "sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "scale_by_sm3": "SM3's cover-set maxima have no complex meaning (optax's sm3 fails too)",
     "clip": "elementwise clipping of a complex value is undefined (jnp.clip raises)",
+    "galore": "the projection is an SVD of a real matrix (optax's drops the imaginary part)",
+    # Sophia clips its step elementwise (jnp.clip), undefined for complex values
+    "sophia": "Sophia's elementwise clip of the step is undefined for complex values",
     # --- Muon and SOAP (issue 15) ---
     "soap": "SOAP's factors and eigenbases are real symmetric (the authors' code is real)",
     "soap_1d_merge_refresh2": "SOAP's factors and eigenbases are real (the authors' too)",

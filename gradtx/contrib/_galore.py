@@ -119,7 +119,7 @@ def scale_by_galore(
         A :class:`gradtx.GradientTransformation` with state :class:`GaLoreState`.
 
     Raises:
-        TypeError: ``rank`` not an int.
+        TypeError: ``rank`` not an int; (at ``update``) a complex leaf to project.
         ValueError: ``rank < 1``; ``update_proj_gap < 1``; dimension numbers that do not
             partition a leaf's axes, or name a leaf of rank < 2.
 
@@ -180,6 +180,13 @@ def scale_by_galore(
         def project(g, proj, dn):
             if dn is None:
                 return g, proj
+            if jnp.iscomplexobj(g):
+                raise TypeError(
+                    f"galore projects real matrices (an SVD of the gradient), got a complex "
+                    f"{g.dtype} leaf of shape {g.shape}; optax.contrib.galore would drop its "
+                    "imaginary part. Run GaLore on the real split "
+                    "(gradtx.contrib.split_real_and_imaginary) or mask the leaf out"
+                )
             to_2d, _ = _reshapes(g, dn)
             g2 = to_2d(g)
             m, n = g2.shape

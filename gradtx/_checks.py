@@ -167,3 +167,13 @@ def state_dtype(name: str, value: Any, *, allow_complex: bool = True) -> Any:
         kind = "a real floating" if not allow_complex else "a floating"
         raise TypeError(f"{name} must be {kind} dtype or None, got {value!r} ({dtype})")
     return dtype
+
+
+def transformation(name: str, value: Any) -> None:
+    """``TypeError`` naming ``name`` unless ``value`` is a gradient transformation: an
+    object with callable ``.init`` and ``.update`` (gradtx's, optax's, or any other)."""
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise TypeError(
+            f"{name} must be a gradient transformation (an object with callable .init and "
+            f".update), got {type(value).__name__}"
+        )

@@ -136,7 +136,7 @@ def test_bad_values_raise_at_construction_and_static_args():
         gradtx.inject_hyperparams(gradtx.adam, static_args="nope")
     with pytest.raises(TypeError, match="inner_factory"):
         gradtx.inject_hyperparams(3)
-    with pytest.raises(TypeError, match="not a gradient transformation"):
+    with pytest.raises(TypeError, match="inner_factory.*must be a gradient transformation"):
         gradtx.inject_hyperparams(lambda learning_rate: learning_rate)(0.1)
     # a mask function is not a schedule: static_args keeps it out of the state
     mask = lambda p: {"w": True, "b": False}  # noqa: E731

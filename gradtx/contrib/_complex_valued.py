@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, _as_transformation
 
 
@@ -82,11 +83,7 @@ def split_real_and_imaginary(inner: GradientTransformation) -> GradientTransform
     Reference: optax.contrib ``split_real_and_imaginary``; PyTorch's handling of complex
     parameters in ``torch.optim`` (``torch.view_as_real``).
     """
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(
-            "inner must be a gradient transformation (an object with callable .init and "
-            f".update), got {type(inner).__name__}"
-        )
+    _checks.transformation("inner", inner)
     inner_init, inner_update = _as_transformation(inner, 0)
 
     def init_fn(params):

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, OptState, _as_transformation
 from gradtx.schedules import _inject_state
 from gradtx.tree._core import safe_increment, zero_count
@@ -422,11 +423,7 @@ def inject_hyperparams(
         given = {k: v(0) if callable(v) else v for k, v in {**injected, **functions}.items()}
         with base_context({**injected, **functions}):
             tx = inner_factory(**other, **given)
-        if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-            raise TypeError(
-                f"inner_factory returned {type(tx).__name__}, not a gradient transformation "
-                "(an object with callable .init and .update)"
-            )
+        _checks.transformation("the value of inner_factory(...)", tx)
 
         def init_fn(params):
             dtype = hyperparam_dtype or _storage_dtype(params)

@@ -53,6 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, OptState, Params
 
 __all__ = ["PackedState", "PackedTree", "pack", "packed", "unpack"]
@@ -340,8 +341,7 @@ def packed(tx: GradientTransformation) -> GradientTransformation:
         >>> [round(x, 4) for x in u["b"][0].tolist()]  # unpacked, as sgd's
         [-0.1, -0.1]
     """
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise TypeError(f"packed: tx must be a gradient transformation, got {type(tx).__name__}")
+    _checks.transformation("packed: tx", tx)
 
     def init_fn(params):
         layout = _layout_of(params)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec, Sharding
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, OptState, Params, apply_updates
 from gradtx.training._layout import (
     _broadcast_shardings,
@@ -295,11 +296,7 @@ def make_train_step(
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise TypeError(
-            f"tx must be a gradient transformation (callable .init and .update), got "
-            f"{type(tx).__name__}"
-        )
+    _checks.transformation("tx", tx)
     _sharding_leaves(param_sharding, "param_sharding")
     _sharding_leaves(batch_sharding, "batch_sharding")
     if state_sharding is not None:

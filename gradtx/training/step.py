@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 
+from gradtx import _checks
 from gradtx.base import OptState, Params, Updates, apply_updates
 
 log = logging.getLogger("gradtx.native")
@@ -150,10 +151,7 @@ def build_step(
     """``step(params, grads, state, **extra) = apply_fn(tx, params, grads, state, **extra)``,
     jitted with the chosen buffers donated: the body of :func:`make_step` and of
     ``gradtx.native.make_step``, which differ only in ``apply_fn``."""
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise TypeError(
-            f"make_step: tx must be a gradient transformation, got {type(tx).__name__}"
-        )
+    _checks.transformation("make_step: tx", tx)
 
     def step(params, grads, state, **extra_args):
         return apply_fn(tx, params, grads, state, **extra_args)

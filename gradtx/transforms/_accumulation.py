@@ -139,11 +139,7 @@ class MultiSteps:
         should_skip_update_fn: ShouldSkipUpdateFn | None = None,
         accumulator_dtype: Any | None = None,
     ) -> None:
-        if not (callable(getattr(opt, "init", None)) and callable(getattr(opt, "update", None))):
-            raise TypeError(
-                f"opt must be a gradient transformation (an object with callable .init and "
-                f".update), got {type(opt).__name__}"
-            )
+        _checks.transformation("opt", opt)
         if callable(every_k_schedule):
             self._every_k = every_k_schedule
         else:

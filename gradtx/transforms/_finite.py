@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx import _checks
 from gradtx.base import GradientTransformation, _as_transformation
 from gradtx.tree._core import cast_like, check_updates, safe_increment, zero_count
 
@@ -89,11 +90,7 @@ def apply_if_finite(
         >>> bool(state.last_finite), int(state.total_notfinite)
         (True, 1)
     """
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(
-            "inner must be a gradient transformation (an object with callable .init and "
-            f".update), got {type(inner).__name__}"
-        )
+    _checks.transformation("inner", inner)
     if (
         isinstance(max_consecutive_errors, bool)
         or not isinstance(max_consecutive_errors, int)

@@ -110,7 +110,7 @@ def scale_by_acprop(
             u = g.astype(s_new.dtype) / (jnp.sqrt(s_hat) + eps)
             return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
 
-        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        out = map_outputs(one, updates, state.mu, state.nu)
         return out[0], ScaleByBeliefState(count=count, mu=out[1], nu=out[2])
 
     return GradientTransformation(init_fn, update_fn)

@@ -143,9 +143,7 @@ def scale_by_ademamix(
                 v.dtype
             )
 
-        out = map_outputs(one, updates, state.m1, state.m2, state.nu) or (
-            updates, state.m1, state.m2, state.nu
-        )
+        out = map_outputs(one, updates, state.m1, state.m2, state.nu)
         return out[0], ScaleByAdemamixState(count, count_m2, out[1], out[2], out[3])
 
     return GradientTransformation(init_fn, update_fn)
@@ -287,7 +285,7 @@ def scale_by_simplified_ademamix(
             u = (mn + c_alpha * g32) / (jnp.sqrt(nn / c2 + eps_root) + eps)
             return u.astype(g.dtype), mn.astype(m.dtype), nn.astype(n.dtype)
 
-        out = map_outputs(one, updates, state.m, state.n) or (updates, state.m, state.n)
+        out = map_outputs(one, updates, state.m, state.n)
         return out[0], ScaleBySimplifiedAdEMAMixState(t=t, m=out[1], n=out[2])
 
     return GradientTransformation(init_fn, update_fn)

@@ -124,7 +124,7 @@ def scale_by_adopt(
             u = ema(n, m_new, b1_) if nesterov else m_new
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
-        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        out = map_outputs(one, updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=safe_increment(state.count), mu=out[1],
                                         nu=out[2])
 

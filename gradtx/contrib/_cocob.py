@@ -91,8 +91,8 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> GradientTransformatio
 
         out = map_outputs(
             one, updates, params, state.init_particles, state.cumulative_gradients,
-            state.scale, state.subgradients, state.reward,
-        ) or (updates,) * 5  # fmt: skip
+            state.scale, state.subgradients, state.reward, empty=(updates,) * 5,
+        )  # fmt: skip
         return out[0], COCOBState(state.init_particles, *out[1:])
 
     return GradientTransformation(init_fn, update_fn)

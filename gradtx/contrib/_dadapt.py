@@ -142,7 +142,7 @@ def dadapt_adamw(
         def weighted(s, eas):
             return (s / (jnp.sqrt(eas) + eps),)
 
-        (s_weighted,) = map_outputs(weighted, state.grad_sum, state.exp_avg_sq) or (updates,)
+        (s_weighted,) = map_outputs(weighted, state.grad_sum, state.exp_avg_sq, empty=(updates,))
         numerator_acum = real_vdot(updates, s_weighted)
 
         def moments(g, ea, eas, s):
@@ -153,8 +153,9 @@ def dadapt_adamw(
             return new_ea.astype(ea.dtype), new_eas.astype(eas.dtype), new_s.astype(s.dtype)
 
         exp_avg, exp_avg_sq, grad_sum = map_outputs(
-            moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum
-        ) or (updates, updates, updates)
+            moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum,
+            empty=(updates, updates, updates),
+        )
         l1 = l1_norm(grad_sum)
         numerator = (sb2 * state.numerator_weighted + (1 - sb2) * dlr * numerator_acum).astype(
             d.dtype
@@ -166,7 +167,7 @@ def dadapt_adamw(
             u = -weight_decay * dlr * p - ea / (jnp.sqrt(eas) + eps)
             return (u.astype(jnp.result_type(p)),)
 
-        (new_updates,) = map_outputs(step, exp_avg, exp_avg_sq, params) or (updates,)
+        (new_updates,) = map_outputs(step, exp_avg, exp_avg_sq, params, empty=(updates,))
         return new_updates, DAdaptAdamWState(
             exp_avg, exp_avg_sq, grad_sum, new_d, numerator, count_inc
         )

@@ -120,8 +120,9 @@ def scale_by_madgrad(
             u = (1 - momentum) * (z - p.astype(dt))
             return u.astype(p.dtype), nu_new.astype(nu.dtype), s_new.astype(s.dtype)
 
-        out = map_outputs(one, updates, state.grad_sum_sq, state.s, state.x0, params) or (
-            updates, state.grad_sum_sq, state.s
+        out = map_outputs(
+            one, updates, state.grad_sum_sq, state.s, state.x0, params,
+            empty=(updates, state.grad_sum_sq, state.s),
         )
         return out[0], MadgradState(safe_increment(state.count), out[1], out[2], state.x0)
 

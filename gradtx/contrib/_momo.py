@@ -303,8 +303,8 @@ def momo_adam(
             return new_ea.astype(ea.dtype), new_eas.astype(eas.dtype), new_ea / precond
 
         exp_avg, exp_avg_sq, weighted = map_outputs(
-            moments, updates, state.exp_avg, state.exp_avg_sq
-        ) or (updates,) * 3
+            moments, updates, state.exp_avg, state.exp_avg_sq, empty=(updates,) * 3
+        )
         norm = real_vdot(exp_avg, weighted)
         gamma = b1 * state.gamma + (1 - b1) * real_vdot(updates, params)
         iprod = real_vdot(exp_avg, params)
@@ -321,7 +321,7 @@ def momo_adam(
             u = -(alpha * weight_decay) / wd * p - step * w
             return (u.astype(jnp.result_type(p)),)
 
-        (new_updates,) = map_outputs(apply, weighted, params) or (updates,)
+        (new_updates,) = map_outputs(apply, weighted, params, empty=(updates,))
         if adapt_lower_bound:
             new_lb = jnp.maximum(((barf + iprod - gamma) - 0.5 * tau * norm) / bc1, lower_bound)
         else:

@@ -160,8 +160,9 @@ def prodigy(
             return new_ea.astype(ea.dtype), new_eas.astype(eas.dtype), new_s.astype(s.dtype)
 
         exp_avg, exp_avg_sq, grad_sum = map_outputs(
-            moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum
-        ) or (updates, updates, updates)
+            moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum,
+            empty=(updates, updates, updates),
+        )
         diff = jax.tree.map(lambda p0, p: p0 - p, state.params0, params)
         numerator = beta3 * state.numerator_weighted + (d / estim_lr0) * dlr * real_vdot(
             updates, diff
@@ -175,7 +176,7 @@ def prodigy(
             u = -weight_decay * dlr * p - dlr * ea / (jnp.sqrt(eas) + new_d * eps)
             return (u.astype(jnp.result_type(p)),)
 
-        (new_updates,) = map_outputs(step, exp_avg, exp_avg_sq, params) or (updates,)
+        (new_updates,) = map_outputs(step, exp_avg, exp_avg_sq, params, empty=(updates,))
         return new_updates, ProdigyState(
             exp_avg, exp_avg_sq, grad_sum, state.params0, new_d, numerator, count_inc
         )

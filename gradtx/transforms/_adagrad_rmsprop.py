@@ -89,7 +89,7 @@ def scale_by_rss(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         check_updates(updates, state.sum_of_squares)
-        u, s = map_outputs(one, updates, state.sum_of_squares) or (updates, state.sum_of_squares)
+        u, s = map_outputs(one, updates, state.sum_of_squares)
         return u, ScaleByRssState(sum_of_squares=s)
 
     return with_spec(
@@ -245,7 +245,7 @@ def scale_by_rms(
             return out + ((m_new.astype(m.dtype),) if centered else ())
 
         trees = (updates, state.nu) + ((state.mu,) if centered else ())
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         mu = out[2] if centered else None
         return out[0], _rms_state(count, out[1], mu, centered, do_bias_correction)
 
@@ -381,7 +381,7 @@ def scale_by_adadelta(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         check_updates(updates, state.e_g)
-        out = map_outputs(one, updates, state.e_g, state.e_x) or (updates, state.e_g, state.e_x)
+        out = map_outputs(one, updates, state.e_g, state.e_x)
         return out[0], ScaleByAdaDeltaState(e_g=out[1], e_x=out[2])
 
     return GradientTransformation(init_fn, update_fn)

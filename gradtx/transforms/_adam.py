@@ -148,7 +148,7 @@ def scale_by_adam(
             u = guarded_quotient(m_hat, den) if guard else m_hat / den
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
-        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        out = map_outputs(one, updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
     return with_spec(
@@ -248,7 +248,7 @@ def scale_by_amsgrad(
             )
 
         trees = (updates, state.mu, state.nu, state.nu_max)
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], ScaleByAmsgradState(count=count, mu=out[1], nu=out[2], nu_max=out[3])
 
     return with_spec(
@@ -342,7 +342,7 @@ def scale_by_yogi(
             u = guarded_quotient(m_new / c1, den) if guard else (m_new / c1) / den
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
-        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        out = map_outputs(one, updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
     return with_spec(
@@ -497,7 +497,7 @@ def bound_lr(
             return out + ((denom_v.astype(v_max.dtype),) if amsbound else ())
 
         trees = (updates, state.mu, state.nu) + ((state.nu_max,) if amsbound else ())
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], BoundLrState(
             count=count, mu=out[1], nu=out[2], nu_max=out[3] if amsbound else None
         )

@@ -80,7 +80,7 @@ def scale_by_adamax(
             u = m_new / c1 / v_new
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
-        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        out = map_outputs(one, updates, state.mu, state.nu)
         return out[0], ScaleByAdamState(count=count, mu=out[1], nu=out[2])
 
     return with_spec(

@@ -114,7 +114,7 @@ def scale_by_adan(
             )
 
         trees = (updates, state.m, state.v, state.n, state.g)
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], ScaleByAdanState(m=out[1], v=out[2], n=out[3], g=out[4], t=t)
 
     return GradientTransformation(init_fn, update_fn)

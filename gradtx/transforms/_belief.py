@@ -97,7 +97,7 @@ def scale_by_belief(
             u = m_hat / (jnp.sqrt(v_new / c2) + eps)
             return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
-        out = map_outputs(one, updates, state.mu, state.nu) or (updates, state.mu, state.nu)
+        out = map_outputs(one, updates, state.mu, state.nu)
         return out[0], ScaleByBeliefState(count=count, mu=out[1], nu=out[2])
 
     return with_spec(

@@ -139,7 +139,7 @@ def scale_by_factored_rms(
             col = jnp.zeros(np.delete(p.shape, d1).tolist(), dt)
             return row, col, small
 
-        out = map_outputs(one, params) or (params, params, params)
+        out = map_outputs(one, params, empty=(params, params, params))
         return FactoredState(count=zero_count(), v_row=out[0], v_col=out[1], v=out[2])
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -172,7 +172,7 @@ def scale_by_factored_rms(
             return u.astype(g.dtype), r, c, v
 
         trees = (updates, state.v_row, state.v_col, state.v)
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], FactoredState(
             count=safe_increment(state.count), v_row=out[1], v_col=out[2], v=out[3]
         )

@@ -100,7 +100,7 @@ def scale_by_lion(
             c = (1 - b1) * g.astype(dt) + b1 * m.astype(dt)
             return direction(c).astype(g.dtype), ema(g, m, b2, 1).astype(m.dtype)
 
-        out = map_outputs(one, updates, state.mu) or (updates, state.mu)
+        out = map_outputs(one, updates, state.mu)
         return out[0], ScaleByLionState(count=safe_increment(state.count), mu=out[1])
 
     return with_spec(

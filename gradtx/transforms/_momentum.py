@@ -83,7 +83,7 @@ def trace(
             u = g.astype(dt) + decay * v if nesterov else v
             return u.astype(jnp.promote_types(g.dtype, t.dtype)), v.astype(t.dtype)
 
-        new_updates, new_trace = map_outputs(one, updates, state.trace) or (updates, state.trace)
+        new_updates, new_trace = map_outputs(one, updates, state.trace)
         return new_updates, TraceState(trace=new_trace)
 
     return with_spec(

@@ -126,7 +126,7 @@ def scale_by_novograd(
             return m_new.astype(g.dtype), m_new, v_new.astype(v.dtype)
 
         trees = (updates, state.mu, state.nu) + ((params,) if decay else ())
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], ScaleByNovogradState(count=count, mu=out[1], nu=out[2])
 
     return GradientTransformation(init_fn, update_fn)

@@ -71,7 +71,7 @@ def scale_by_optimistic_gradient(alpha: float = 1.0, beta: float = 1.0) -> Gradi
             return u.astype(g.dtype), g.astype(prev.dtype)
 
         trees = (updates, state.previous_gradient)
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], ScaleByOptimisticGradientState(
             is_initial_step=jnp.array(False), previous_gradient=out[1]
         )

@@ -115,7 +115,7 @@ def scale_by_rprop(
             return u.astype(g.dtype), new_step, d
 
         trees = (updates, state.step_sizes, state.prev_updates)
-        out = map_outputs(one, *trees) or trees
+        out = map_outputs(one, *trees)
         return out[0], ScaleByRpropState(step_sizes=out[1], prev_updates=out[2])
 
     return GradientTransformation(init_fn, update_fn)

@@ -77,7 +77,7 @@ def ema_no_debias(decay: float, accumulator_dtype: Any | None = None) -> Gradien
             m_new = ema(g, m, decay, 1)
             return m_new.astype(g.dtype), m_new.astype(m.dtype)
 
-        out = map_outputs(one, updates, state.ema) or (updates, state.ema)
+        out = map_outputs(one, updates, state.ema)
         return out[0], EmaState(count=safe_increment(state.count), ema=out[1])
 
     return GradientTransformation(init_fn, update_fn)

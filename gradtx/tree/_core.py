@@ -319,17 +319,19 @@ def global_norm(updates: Any) -> jax.Array:
     return jax.lax.cond(jnp.isposinf(sq), rescaled, jnp.sqrt, sq)
 
 
-def map_outputs(fn, tree: Any, *rest: Any) -> tuple[Any, ...]:
+def map_outputs(fn, tree: Any, *rest: Any, empty: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
     """Like ``jax.tree.map`` for a ``fn`` that returns a tuple: returns a tuple of trees.
 
     One pass over the leaves computes every output of a per-array update rule (the new
     updates and each new state leaf), so the math of one optimiser is written once, per
-    array, as in the equations.
+    array, as in the equations. A tree without leaves (an empty dict of params) has no
+    outputs to collect: the result is ``empty``, by default the input trees themselves
+    (right when ``fn`` maps ``(updates, state...)`` to their new values).
     """
     treedef = jax.tree.structure(tree)
     out = treedef.flatten_up_to(jax.tree.map(_split_complex(fn), tree, *rest))
     if not out:
-        return ()
+        return (tree, *rest) if empty is None else tuple(empty)
     return tuple(treedef.unflatten(list(col)) for col in zip(*out, strict=True))
 
 

@@ -75,6 +75,10 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_e
         "linear_scaling_rule(lr, 128, 32)",
     ):
         assert row in text, f"missing row {row!r}:\n{text}"
+    # the adabound sweep's rows for issue 14's optimisers: name, then base lr
+    for name, lr in (("Lion", "0.0003"), ("Adafactor", "0.01"), ("RAdam", "0.001"),
+                     ("LAMB", "0.01")):
+        assert any(ln.split()[:2] == [name, lr] for ln in text.splitlines()), name
     # the recipes experiment (issue 15): each optimiser of current recipes has a row
     for name in ("AdamW 1e-3", "Muon 0.02", "schedule-free AdamW 2.5e-3", "Prodigy 1.0",
                  "SOAP 3e-3"):

@@ -12,15 +12,11 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import EmptyState, GradientTransformation
-from gradtx.tree._core import check_updates, compute_dtype, mean_abs_sq
+from gradtx.tree._core import abs_sq, check_updates, compute_dtype, mean_abs_sq
 from gradtx.tree._math import tree_norm
 
 ClipState = EmptyState
 AdaptiveGradClipState = EmptyState
-
-
-def _abs_sq(x: jax.Array) -> jax.Array:
-    return jnp.square(x.real) + jnp.square(x.imag)
 
 
 def _empty(params: Any) -> EmptyState:
@@ -98,13 +94,13 @@ def _unitwise_norm(x: jax.Array, axis: int | tuple[int, ...] | None) -> jax.Arra
     """optax's unit-wise norm: per output unit for linear (IO) and conv (HWIO, DHWIO)
     kernels, whole-array for scalars and vectors, or over ``axis``."""
     if axis is not None:
-        sq = jnp.sum(_abs_sq(x), axis=axis, keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=axis, keepdims=True)
     elif jnp.squeeze(x).ndim <= 1:
-        sq = jnp.sum(_abs_sq(x), keepdims=True)
+        sq = jnp.sum(abs_sq(x), keepdims=True)
     elif x.ndim in (2, 3):
-        sq = jnp.sum(_abs_sq(x), axis=0, keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=0, keepdims=True)
     elif x.ndim in (4, 5):
-        sq = jnp.sum(_abs_sq(x), axis=tuple(range(x.ndim - 1)), keepdims=True)
+        sq = jnp.sum(abs_sq(x), axis=tuple(range(x.ndim - 1)), keepdims=True)
     else:
         raise ValueError(
             f"adaptive_grad_clip: a leaf of shape {x.shape} needs axis= (the reduction "

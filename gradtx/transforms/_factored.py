@@ -21,6 +21,7 @@ from gradtx.base import GradientTransformation
 from gradtx.tree._core import (
     MOMENT,
     SQUARED,
+    abs_sq,
     check_updates,
     compute_dtype,
     ema,
@@ -55,10 +56,6 @@ def _factored_dims(shape: tuple[int, ...], factored: bool, min_dim_size_to_facto
     if shape[order[-2]] < min_dim_size_to_factor:
         return None
     return int(order[-2]), int(order[-1])
-
-
-def _abs_sq(x: jax.Array) -> jax.Array:
-    return jnp.real(x * jnp.conj(x))
 
 
 def scale_by_factored_rms(
@@ -156,7 +153,7 @@ def scale_by_factored_rms(
         def one(g, v_row, v_col, v):
             dt = compute_dtype(g)
             sdt = jnp.result_type(v)
-            g2 = _abs_sq(g.astype(dt)) + epsilon
+            g2 = abs_sq(g.astype(dt)) + epsilon
             dims = _factored_dims(g.shape, factored, min_dim_size_to_factor)
             if dims is None:
                 v_new = (beta * v + (1.0 - beta) * g2).astype(sdt)

@@ -18,7 +18,6 @@ from gradtx.tree._math import (
     tree_add_scale,
     tree_allclose,
     tree_batch_shape,
-    tree_bias_correction,
     tree_clip,
     tree_conj,
     tree_div,
@@ -33,12 +32,15 @@ from gradtx.tree._math import (
     tree_size,
     tree_sub,
     tree_sum,
-    tree_update_infinity_moment,
-    tree_update_moment,
-    tree_update_moment_per_elem_norm,
     tree_vdot,
     tree_where,
     tree_zeros_like,
+)
+from gradtx.tree._moments import (
+    tree_bias_correction,
+    tree_update_infinity_moment,
+    tree_update_moment,
+    tree_update_moment_per_elem_norm,
 )
 from gradtx.tree._random_trees import (
     tree_random_like,

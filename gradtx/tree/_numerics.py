@@ -9,9 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-
-def _abs_sq(x: jax.Array) -> jax.Array:
-    return jnp.square(x.real) + jnp.square(x.imag)
+from gradtx.tree._core import abs_sq
 
 
 def safe_norm(
@@ -64,9 +62,9 @@ def safe_root_mean_squares(x: Any, min_rms: Any) -> jax.Array:
       2.0
     """
     x = jnp.asarray(x)
-    rms = jnp.sqrt(jnp.mean(_abs_sq(x)))
+    rms = jnp.sqrt(jnp.mean(abs_sq(x)))
     x = jnp.where(rms <= min_rms, jnp.ones_like(x), x)
-    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(_abs_sq(x))))
+    return jnp.where(rms <= min_rms, min_rms, jnp.sqrt(jnp.mean(abs_sq(x))))
 
 
 def safe_int32_increment(count: Any) -> jax.Array:

@@ -134,7 +134,8 @@ from gradtx.schedules._optax_names import (
 
 # --- hyperparameters as data, reduce-on-plateau, sweeps ---
 # isort: split
-from gradtx.schedules._inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradtx.schedules._inject import InjectHyperparamsState, inject_hyperparams
+from gradtx.schedules._set_hyperparams import set_hyperparams
 from gradtx.training.sweep import TrainResult, scan_train, stack_schedules, vmap_sweep
 from gradtx.transforms._plateau import ReduceLROnPlateauState, reduce_on_plateau
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, Params, apply_updates
-from gradtx.schedules._inject import InjectHyperparamsState, base_lr_context, set_hyperparams
+from gradtx.schedules._inject import InjectHyperparamsState, base_lr_context
+from gradtx.schedules._set_hyperparams import set_hyperparams
 
 
 class LRRangeTestResult(NamedTuple):

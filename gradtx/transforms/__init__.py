@@ -20,10 +20,8 @@ from gradtx.transforms._adagrad_rmsprop import (
     scale_by_stddev,
 )
 from gradtx.transforms._adam import (
-    BoundLrState,
     ScaleByAdamState,
     ScaleByAmsgradState,
-    bound_lr,
     scale_by_adam,
     scale_by_amsgrad,
     scale_by_yogi,
@@ -46,6 +44,7 @@ from gradtx.transforms._belief import (
     ScaleByBeliefState,
     scale_by_belief,
 )
+from gradtx.transforms._bound_lr import BoundLrState, bound_lr
 from gradtx.transforms._clipping import clip_by_block_rms
 from gradtx.transforms._combining import (
     MultiTransformState,

@@ -60,6 +60,7 @@ REJECTS_COMPLEX = {
     "galore": "the projection is an SVD of a real matrix (optax's drops the imaginary part)",
     # Sophia clips its step elementwise (jnp.clip), undefined for complex values
     "sophia": "Sophia's elementwise clip of the step is undefined for complex values",
+    "hutchinson_estimator_diag_hessian": "estimates the diagonal of a real Hessian",
     # --- Muon and SOAP (issue 15) ---
     "soap": "SOAP's factors and eigenbases are real symmetric (the authors' code is real)",
     "soap_1d_merge_refresh2": "SOAP's factors and eigenbases are real (the authors' too)",
@@ -70,6 +71,9 @@ REJECTS_COMPLEX = {
 # (optax's numbers), which commutes with a quarter turn (test_phase_equivariance); its
 # per-part math is checked by test_block_rules_on_complex_entries:
 DIFFERS_FROM_SPLIT: dict[str, str] = {
+    # DP-SGD draws its Gaussian noise per leaf from the key (as optax does); the split's
+    # leaves have another shape, so the draws differ (the clipping, a global norm, agrees).
+    "dpsgd": "the privacy noise is drawn for the leaf's own shape (other draws than the split's)",
     # centralize subtracts the mean over every axis but the first. On a complex (2, 2)
     # leaf that is z - mean_j z: Re and Im are each centred by their own mean. The split
     # (2, 2, 2) pools the parts into ONE mean (sum Re + sum Im) / 2n, subtracted from
@@ -112,6 +116,7 @@ NOT_PHASE_EQUIVARIANT = {
     "add_noise": "the noise is drawn, not rotated",
     "add_noise_key": "the noise is drawn, not rotated",
     "noisy_sgd": "the noise is drawn, not rotated",
+    "dpsgd": "the privacy noise is drawn, not rotated",
     # the constraint set {Re p >= 0, Im p >= 0} (each part >= 0, as for the split) is an
     # orthant that a quarter turn (x, y) -> (-y, x) does not map to itself:
     # turn^-1(clamp(turn(x, y))) = (max(x, 0), min(y, 0)) != (max(x, 0), max(y, 0)).

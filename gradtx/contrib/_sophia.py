@@ -71,6 +71,7 @@ def hutchinson_estimator_diag_hessian(
 
     Raises:
         ValueError: ``update`` without ``params`` or ``obj_fn``.
+        TypeError: complex params (the estimate is the diagonal of a real Hessian).
 
     Reference: Hutchinson, *A stochastic estimator of the trace of the influence matrix
     for Laplacian smoothing splines*, 1990; Bekas, Kokiopoulou & Saad, 2007 (the
@@ -96,6 +97,12 @@ def hutchinson_estimator_diag_hessian(
             raise ValueError("params must be provided to hutchinson update function.")
         if obj_fn is None:
             raise ValueError("obj_fn must be provided to hutchinson update function.")
+        if any(jnp.iscomplexobj(p) for p in jax.tree.leaves(params)):
+            raise TypeError(
+                "hutchinson_estimator_diag_hessian estimates the diagonal of a real Hessian; "
+                "got complex params (run it on the real split: "
+                "gradtx.contrib.split_real_and_imaginary)"
+            )
         key, subkey = jax.random.split(state.key)
         treedef = jax.tree.structure(params)
         keys = jax.random.split(subkey, treedef.num_leaves)

@@ -210,4 +210,6 @@ def test_layerwise_masked_states_have_optax_class_names(name):
         return [type(x).__name__ for x in nodes]
 
     assert names(ours) == names(theirs)
-    assert "MaskedState" in names(ours)
+    # lars masks its links by default; lamb's default (mask=None) has no masked link in
+    # optax either, so there the equality above is the check
+    assert ("MaskedState" in names(ours)) == (name == "lars")

@@ -329,9 +329,16 @@ def soap(
 
     Args:
         learning_rate: :math:`\eta \ge 0` or a schedule (default 3e-3).
-        b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim, merge_dims,
-            precondition_1d, normalize_grads, correct_bias: see :func:`scale_by_soap`
-            (defaults 0.95, 0.95, -1, 1e-8, 10, 10000, False, False, False, True).
+        b1: the first-moment decay (default 0.95); see :func:`scale_by_soap`.
+        b2: the second-moment decay (default 0.95).
+        shampoo_beta: the factors' decay; ``-1`` (default) means ``b2``.
+        eps: added to the root of the second moment (default 1e-8).
+        precondition_frequency: steps between eigenbasis refreshes (default 10).
+        max_precond_dim: larger dimensions are not preconditioned (default 10000).
+        merge_dims: merge small dimensions before preconditioning (default False).
+        precondition_1d: precondition vectors too (default False).
+        normalize_grads: normalise each gradient leaf first (default False).
+        correct_bias: Adam's bias correction (default True).
         weight_decay: :math:`\lambda \ge 0` (default 0.01).
 
     Returns:

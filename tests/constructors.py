@@ -366,7 +366,7 @@ TRANSFORMS: list[Row] = [
     # DP aggregation takes per-example gradients (a batch of one here)
     _r("sophia", lambda m: _with_obj_fn(m, m.contrib.sophia(0.01)), "sophia", "scale_by_sophia"),
     _r("hutchinson_estimator_diag_hessian",
-       lambda m: _with_obj_fn(m, m.contrib.hutchinson_estimator_diag_hessian(0))),
+       lambda m: _with_obj_fn(m, m.contrib.hutchinson_estimator_diag_hessian())),
     _r("galore", lambda m: m.contrib.galore(0.01, rank=1), "galore", "scale_by_galore"),
     _r("dpsgd", lambda m: _per_example(m, m.contrib.dpsgd(0.01, 1.0, 0.1, 0)),
        "dpsgd", "differentially_private_aggregate"),

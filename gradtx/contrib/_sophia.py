@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradtx import _checks
 from gradtx.base import (
@@ -89,7 +90,11 @@ def hutchinson_estimator_diag_hessian(
 
     def init_fn(params):
         del params
-        return HutchinsonState(key=jax.random.PRNGKey(0) if random_seed is None else random_seed)
+        if random_seed is None:
+            return HutchinsonState(key=jax.random.PRNGKey(0))
+        if isinstance(random_seed, int | np.integer):  # a seed (optax stores it and fails)
+            return HutchinsonState(key=jax.random.PRNGKey(int(random_seed)))
+        return HutchinsonState(key=jnp.array(random_seed, copy=True))  # never the caller's
 
     def update_fn(updates, state, params=None, obj_fn=None, **extra_args):
         del updates, extra_args

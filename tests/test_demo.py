@@ -102,7 +102,7 @@ def test_parse_args():
     assert a.names == ["1d", "2d", "lrfinder"] and a.full and a.out == Path("x")
     for bad in (
         ["--only", "nope"],
-        ["--only", "7"],
+        ["--only", "8"],  # seven experiments
         ["--full", "--smoke"],
         ["--data-dir", "/no/such/dir"],
     ):

@@ -20,7 +20,7 @@ from gradtx.transforms._linesearch import (
     _value_dtype,
     _vdot,
 )
-from gradtx.tree._core import check_updates, zeros_like
+from gradtx.tree._core import MOMENT, check_updates, state_dtype, zeros_like
 
 
 class ZoomLinesearchInfo(NamedTuple):
@@ -30,6 +30,8 @@ class ZoomLinesearchInfo(NamedTuple):
 
 
 class ScaleByZoomLinesearchState(NamedTuple):
+    # learning_rate and info's errors follow the state dtype policy (float32 for float16
+    # params); value and grad are value_fn's outputs and keep the params' dtype
     learning_rate: jax.Array  # shape=(): the step size the last search accepted
     value: jax.Array  # shape=(): f at the accepted point (for value_and_grad_from_state)
     grad: Any  # like params: the gradient at the accepted point
@@ -130,7 +132,10 @@ def scale_by_zoom_linesearch(
     **fn_kwargs)`` evaluates ``f`` (extra keyword arguments are passed to it by name).
     The state keeps the value and gradient at the accepted point, so
     :func:`gradtx.value_and_grad_from_state` reuses them at the next step. Complex
-    parameters are supported (slopes are real parts of inner products).
+    parameters are supported (slopes are real parts of inner products). For float16
+    params the search (step sizes, values, slopes, errors) runs in float32 and the state's
+    ``learning_rate`` and ``info`` errors are float32 (a slope overflows float16 at 65504;
+    a kept step below 6e-8 would be 0); ``value`` and ``grad`` keep the params' dtype.
 
     Args:
         max_linesearch_steps: the most trials (function and gradient evaluations) per
@@ -198,11 +203,18 @@ def scale_by_zoom_linesearch(
         err = jnp.maximum(jnp.abs(slope) - curv_rtol * jnp.abs(slope_init), 0.0)  # (3.7b)
         return jnp.where(jnp.isnan(err), jnp.inf, err)
 
+    def search_dtype(params):
+        # the search's scalars (steps, values, slopes, errors): the state dtype policy's,
+        # float32 for float16 params (a slope <grad, u> overflows float16 at 65504, and
+        # a kept step size below 6e-8 would round to a zero step); otherwise the params'
+        # real dtype, as optax
+        return state_dtype(_value_dtype(params), MOMENT)
+
     def init_fn(params):
-        dt = _value_dtype(params)
+        dt = search_dtype(params)
         return ScaleByZoomLinesearchState(
             learning_rate=jnp.array(1.0, dt),
-            value=jnp.array(jnp.inf, dt),
+            value=jnp.array(jnp.inf, _value_dtype(params)),
             grad=zeros_like(params),
             info=ZoomLinesearchInfo(
                 num_linesearch_steps=jnp.asarray(0, jnp.int32),
@@ -224,7 +236,7 @@ def scale_by_zoom_linesearch(
                 f"does not take: {sorted(rest)}"
             )
         check_updates(updates)
-        dt = _value_dtype(params)
+        dt = search_dtype(params)
         value_and_grad = jax.value_and_grad(functools.partial(value_fn, **fn_kwargs))
         value_init = jnp.asarray(value).astype(dt)
         slope_init = _vdot(updates, grad).astype(dt)

@@ -78,6 +78,7 @@ def _backtracking(m):
 
     def update(updates, state, params=None, **extra):
         value, grad = jax.value_and_grad(_sq_norm)(params)
+        grad = jax.tree.map(jnp.conj, grad)  # gradtx's convention, as _with_loss
         return ls.update(updates, state, params, value=value, grad=grad, value_fn=_sq_norm)
 
     return m.GradientTransformation(ls.init, update)
@@ -85,10 +86,12 @@ def _backtracking(m):
 
 def _with_loss(m, tx):
     """``tx`` (a line search, or a chain ending in one) with the value, gradient and
-    value_fn of ``|p|^2`` supplied at each update."""
+    value_fn of ``|p|^2`` supplied at each update; the gradient in gradtx's convention
+    (docs/dtypes.md), ``conj(jax.grad)``: the real split's gradient for a complex leaf."""
 
     def update(updates, state, params=None, **extra):
         value, grad = jax.value_and_grad(_sq_norm)(params)
+        grad = jax.tree.map(jnp.conj, grad)
         return tx.update(updates, state, params, value=value, grad=grad, value_fn=_sq_norm)
 
     return m.GradientTransformation(tx.init, update)

@@ -208,7 +208,9 @@ def test_extra_args_reach_value_fn_and_unknown_ones_raise():
 
 
 def test_complex_params_equal_optax():
-    """``f(z) = sum |z - c|^2 + |z|^4`` over complex ``z``: three L-BFGS steps."""
+    """``f(z) = sum |z - c|^2 + |z|^4`` over complex ``z``: three L-BFGS steps, the
+    gradient ``conj(jax.grad)`` evaluated afresh each step (not from the state, where
+    optax differs: test_complex_runs_are_the_real_split)."""
     c = jnp.array([1.0 + 2.0j, -0.5 + 0.3j])
 
     def f(z):
@@ -231,6 +233,58 @@ def test_complex_params_equal_optax():
     np.testing.assert_allclose(z, z_o, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(v, v_o, rtol=1e-5)
     assert float(v) < float(f(jnp.zeros(2, jnp.complex64)))
+
+
+def test_complex_runs_are_the_real_split():
+    """A complex param is the pair ``(Re z, Im z)`` (docs/dtypes.md): the usual loop
+    (``value_and_grad_from_state``, its gradient passed as the updates and as ``grad``)
+    on complex ``z`` equals the same loop on the real split ``x = (Re z, Im z)``, for
+    ``lbfgs`` (zoom search) and ``sgd(1) + backtracking(store_grad=True)``.
+
+    gradtx's gradients are ``conj(jax.grad)`` (``dL/dRe z + i dL/dIm z``) everywhere: the
+    ``grad`` argument, the stored ``grad`` and ``value_and_grad_from_state``'s. optax differs
+    on complex params (it equals gradtx on real ones): its ``value_and_grad_from_state`` and
+    stored gradients are ``jax.grad``'s (``conj`` of the split's), which its backtracking
+    slope ``Re sum u g`` expects but its zoom slope at 0, ``Re sum conj(u) g``, does not;
+    so this loop with optax moves ``Im z`` the wrong way (checked below)."""
+    c = jnp.array([1.0 + 2.0j, -0.5 + 0.3j])
+    z0 = jnp.array([0.3 - 0.2j, 0.1 + 0.4j], jnp.complex64)
+
+    def f(z):
+        return jnp.sum(jnp.abs(z - c) ** 2) + jnp.sum(jnp.abs(z) ** 4)
+
+    def f_split(x):
+        return f(jax.lax.complex(x[:, 0], x[:, 1]))
+
+    def run(m, tx, x, fn):
+        value_and_grad = m.value_and_grad_from_state(fn)
+
+        def body(carry, _):
+            x, s = carry
+            value, g = value_and_grad(x, state=s)
+            u, s = tx.update(g, s, x, value=value, grad=g, value_fn=fn)
+            return (m.apply_updates(x, u), s), x
+
+        return jax.lax.scan(body, (x, tx.init(x)), None, length=4)[1]
+
+    def both(m):
+        backtracking = m.scale_by_backtracking_linesearch(15, store_grad=True)
+        out = {}
+        for name, make in (
+            ("lbfgs", m.lbfgs),
+            ("backtracking", lambda: m.chain(m.sgd(1.0), backtracking)),
+        ):
+            split = run(m, make(), jnp.stack([z0.real, z0.imag], -1), f_split)
+            out[name] = run(m, make(), z0, f), jax.lax.complex(split[..., 0], split[..., 1])
+        return out
+
+    ours, theirs = jax.jit(lambda: (both(gradtx), both(optax)))()
+    for name, (z, split) in ours.items():
+        np.testing.assert_allclose(z, split, rtol=1e-5, atol=1e-6, err_msg=name)
+        assert float(f(z[-1])) < float(f(z0)), name  # it descends
+    for name, (z, split) in theirs.items():
+        np.testing.assert_allclose(split, ours[name][1], rtol=1e-5, atol=1e-6)  # real: equal
+        assert np.max(np.abs(np.asarray(z - split))) > 1e-2, name  # complex: not the split
 
 
 @pytest.mark.parametrize(

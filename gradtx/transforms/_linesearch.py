@@ -220,6 +220,13 @@ def _cast_like(tree: Any, like: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.asarray(x).astype(jnp.result_type(y)), tree, like)
 
 
+def _conj(tree: Any) -> Any:
+    """``conj`` of every leaf: jax.grad's gradient of a real function in gradtx's
+    convention (docs/dtypes.md; ``dL/dRe z + i dL/dIm z`` for a complex leaf, the real
+    split's gradient); a real leaf is returned as it is."""
+    return jax.tree.map(jnp.conj, tree)
+
+
 def _value_dtype(params: Any) -> Any:
     return jnp.real(jnp.empty((), jnp.result_type(jax.tree.leaves(params)[0]))).dtype
 
@@ -245,7 +252,12 @@ def scale_by_backtracking_linesearch(
     trying ``eta = min(increase_factor * eta_prev, max_learning_rate)`` first, then
     multiplying by ``decrease_factor`` up to ``max_backtracking_steps`` times (``c`` =
     ``slope_rtol``). A search ending at a non-finite value takes a zero step. Equal to
-    ``optax.scale_by_backtracking_linesearch`` (state, numbers, ``info``).
+    ``optax.scale_by_backtracking_linesearch`` (state, numbers, ``info``) on real params.
+
+    Complex params are the pair ``(Re z, Im z)`` (docs/dtypes.md): ``grad`` (and the
+    stored one) is ``conj(jax.grad)``, ``dL/dRe z + i dL/dIm z``, and the slope is
+    ``Re sum conj(u) grad``, the real split's. optax's slope ``Re sum u grad`` takes
+    ``jax.grad``'s convention instead, so the two differ on complex params.
 
     ``update(updates, state, params, *, value, grad, value_fn, **fn_kwargs)``: ``value``
     and ``grad`` are ``f`` and its gradient at ``params``; ``value_fn(params,
@@ -335,7 +347,10 @@ def scale_by_backtracking_linesearch(
             )
         check_updates(updates)
         f = functools.partial(value_fn, **fn_kwargs)
-        slope = _vdot(updates, jax.tree.map(jnp.conj, grad))
+        # Re sum conj(u) g with g in gradtx's convention, conj(jax.grad) (docs/dtypes.md):
+        # the real split's slope sum(u_r g_r). optax's Re sum u g takes jax.grad's
+        # convention instead; the two agree on real params.
+        slope = _vdot(updates, grad)
 
         def cond(s):
             return (~(s.decrease_error <= atol)) & (s.iter_num <= max_backtracking_steps)
@@ -349,7 +364,7 @@ def scale_by_backtracking_linesearch(
                 err = decrease_error(eta, slope, value, new_value)
                 new_grad = jax.lax.cond(
                     (err <= atol) | (s.iter_num == max_backtracking_steps),
-                    lambda p: jax.linear_transpose(jvp, p)(jnp.ones_like(new_value))[0],
+                    lambda p: _conj(jax.linear_transpose(jvp, p)(jnp.ones_like(new_value))[0]),
                     lambda *_: new_grad,
                     new_params,
                 )
@@ -418,7 +433,10 @@ def value_and_grad_from_state(value_fn: Callable[..., Any]) -> Callable[..., tup
     Returns ``fn(params, *args, state, **kwargs) -> (value, grad)``: if the state holds
     a finite ``value`` (and a ``grad``), they are returned; otherwise (the first step,
     or after a failed search) ``jax.value_and_grad(value_fn)(params, *args, **kwargs)``.
-    Same as ``optax.value_and_grad_from_state``.
+    Same as ``optax.value_and_grad_from_state`` on real params. The gradient is in
+    gradtx's convention (docs/dtypes.md): ``conj(jax.grad)`` for a complex leaf,
+    ``dL/dRe z + i dL/dIm z`` (the real split's gradient, what the line searches store
+    and take as ``grad``); optax hands back ``jax.grad``'s.
 
     Args:
         value_fn: the objective ``f(params, *args, **kwargs) -> scalar``.
@@ -454,10 +472,14 @@ def value_and_grad_from_state(value_fn: Callable[..., Any]) -> Callable[..., tup
                 "with store_grad=True"
             )
         value, grad = values[0], grads[0]
+        def evaluate(p, a, kw):
+            new_value, new_grad = jax.value_and_grad(value_fn)(p, *a, **kw)
+            return new_value, _conj(new_grad)
+
         return jax.lax.cond(
             jnp.isfinite(value),
             lambda *_: (value, grad),
-            lambda p, a, kw: jax.value_and_grad(value_fn)(p, *a, **kw),
+            evaluate,
             params,
             fn_args,
             fn_kwargs,

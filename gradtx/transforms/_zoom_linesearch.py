@@ -16,6 +16,7 @@ from gradtx.base import GradientTransformationExtraArgs
 from gradtx.transforms._linesearch import (
     _add_scale,
     _cast_like,
+    _conj,
     _split_kwargs,
     _value_dtype,
     _vdot,
@@ -131,8 +132,13 @@ def scale_by_zoom_linesearch(
     and ``grad`` are ``f`` and its gradient at ``params``; ``value_fn(params,
     **fn_kwargs)`` evaluates ``f`` (extra keyword arguments are passed to it by name).
     The state keeps the value and gradient at the accepted point, so
-    :func:`gradtx.value_and_grad_from_state` reuses them at the next step. Complex
-    parameters are supported (slopes are real parts of inner products). For float16
+    :func:`gradtx.value_and_grad_from_state` reuses them at the next step. A complex
+    param is the pair ``(Re z, Im z)`` (docs/dtypes.md): ``grad`` and the stored gradient
+    are ``conj(jax.grad)`` (``dL/dRe z + i dL/dIm z``) and every slope is
+    ``Re sum conj(u) g``, the real split's. optax's slopes are the same numbers given the
+    same ``grad``, but it stores ``jax.grad``'s gradient and its
+    ``value_and_grad_from_state`` hands that convention back, so the usual loop with
+    optax is not the split on complex params. For float16
     params the search (step sizes, values, slopes, errors) runs in float32 and the state's
     ``learning_rate`` and ``info`` errors are float32 (a slope overflows float16 at 65504;
     a kept step below 6e-8 would be 0); ``value`` and ``grad`` keep the params' dtype.
@@ -243,8 +249,11 @@ def scale_by_zoom_linesearch(
         zero = jnp.zeros((), dt)
 
         def on_line(eta):
-            new_value, new_grad = value_and_grad(_add_scale(params, eta, updates))
-            slope = _vdot(jax.tree.map(jnp.conj, new_grad), updates)
+            new_value, jax_grad = value_and_grad(_add_scale(params, eta, updates))
+            # the gradient in gradtx's convention, conj(jax.grad) (docs/dtypes.md): for a
+            # complex leaf dL/dRe z + i dL/dIm z, the real split's gradient, like `grad`
+            new_grad = _conj(jax_grad)
+            slope = _vdot(new_grad, updates)  # Re sum conj(g) u = the split's sum g_r u_r
             new_grad = _cast_like(new_grad, grad)
             return jnp.asarray(new_value).astype(dt), new_grad, slope.astype(dt)
 

@@ -157,3 +157,33 @@ def test_abstract_state_is_the_sharded_restore_target():
         assert isinstance(t, jax.ShapeDtypeStruct) and t.shape == jnp.shape(r)
     mu = target.inner_state[0].mu["w"]
     assert mu.sharding.spec == P("d") and target.count.sharding.spec == P()
+
+
+def test_masked_state_leaves_follow_their_parameter():
+    """A masked or partitioned optimiser's state (MaskedNode holes for the leaves of the
+    other groups: ``masked``, ``partition``, ``muon``, ``optax.masked``) is sharded leaf
+    by leaf like the params; it was replicated before issue 15, so every FSDP step of
+    ``muon`` all-gathered its moments."""
+    import optax
+
+    import gradtx.contrib
+
+    mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+    params = {"w": jnp.zeros((4, 8)), "b": jnp.zeros(8), "s": jnp.zeros(())}
+    params = jax.device_put(params, sharding.fsdp_shardings(params, mesh))
+    mask = {"w": True, "b": False, "s": True}
+
+    def spec(s):
+        return tuple(s.spec)
+
+    for tx in (gradtx.masked(gradtx.adam(0.1), mask), optax.masked(optax.adam(0.1), mask)):
+        mu = sharding.state_shardings(tx, params).inner_state[0].mu
+        assert isinstance(mu["b"], tuple) and not mu["b"]  # the MaskedNode hole stays
+        assert spec(mu["w"]) == (None, "d") and spec(mu["s"]) == ()
+    groups = sharding.state_shardings(gradtx.contrib.muon(0.1), params).inner_states
+    assert spec(groups["muon"].inner_state[0].mu["w"]) == (None, "d")
+    assert spec(groups["adam"].inner_state[0].nu["b"]) == ("d",)
+    # a factored inner state keeps the factored rule behind the holes
+    tx = gradtx.masked(gradtx.adafactor(0.1, min_dim_size_to_factor=2), mask)
+    v_row = sharding.state_shardings(tx, params).inner_state[0].v_row
+    assert spec(v_row["w"]) == (None,)  # (4,): the split dimension 8 summed away

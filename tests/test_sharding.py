@@ -1,7 +1,8 @@
 """gradtx on a device mesh (issue 6).
 
-The multi-device checks live in ``tests/_sharding_checks.py`` and run in their own
-process with 8 simulated CPU devices (``--xla_force_host_platform_device_count=8``):
+The multi-device checks live in ``tests/_sharding_checks.py`` (and, for Muon and SOAP
+under FSDP, ``tests/_sharding_checks_matrix.py``) and run in one process of their own
+with 8 simulated CPU devices (``--xla_force_host_platform_device_count=8``):
 the flag must be set before jax starts, and this process (and the rest of the suite)
 keeps its single device. The in-process tests below need one device only.
 """
@@ -27,12 +28,17 @@ from gradtx import sharding
 pytestmark = pytest.mark.slow
 
 WORKER = Path(__file__).with_name("_sharding_checks.py")
+WORKER_MATRIX = Path(__file__).with_name("_sharding_checks_matrix.py")
 
 
 def test_sharding_checks_on_eight_simulated_devices():
     env = dict(os.environ)
+    # Backend optimisation level 0: LLVM's passes dominate the compile time of these
+    # small programs (about 3x faster); the partitioner, and so the collectives in the
+    # HLO, is the same.
     env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+        env.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
     ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
@@ -41,6 +47,7 @@ def test_sharding_checks_on_eight_simulated_devices():
             "-m",
             "pytest",
             str(WORKER),
+            str(WORKER_MATRIX),
             "-o",
             "addopts=",
             "-q",
@@ -57,6 +64,7 @@ def test_sharding_checks_on_eight_simulated_devices():
     print(proc.stdout[-6000:])
     assert proc.returncode == 0, f"sharding checks failed:\n{proc.stdout[-8000:]}\n{proc.stderr}"
     assert " passed" in proc.stdout and "largest |param difference|" in proc.stdout
+    assert "muon/soap HLO and updates" in proc.stdout
 
 
 def test_one_device_state_shardings_and_bytes():

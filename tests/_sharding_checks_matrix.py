@@ -7,15 +7,19 @@ What is checked, on a small transformer-like tree (an embedding, a stacked per-h
 kernel, the two matrices of an MLP block, two biases) laid out by
 :func:`gradtx.fsdp_shardings` over a mesh of 8:
 
-1. 6 jitted FSDP training steps of ``muon`` (optax's rule, ``adaptive=True``, torch's
-   ``adjust_lr_fn`` with weight decay) and ``soap`` (``precondition_frequency=2``: the
-   first update's ``eigh``, then two QR refreshes) equal the same steps on one device;
-   the state comes back sharded as :func:`gradtx.state_shardings` says (Muon's and
-   SOAP's moments like their parameter, SOAP's ``d x d`` factors and bases replicated).
-2. What XLA communicates in the compiled optimiser update (``docs/sharding.md``, "Muon
-   and SOAP under FSDP"), read from the HLO: where each collective sits (the
-   Newton-Schulz loop, SOAP's eigendecomposition / refresh branches, or the rest of the
-   step, which runs every time) and the shape it moves.
+1. 6 FSDP steps of ``make_train_step`` (batch split over the devices) of ``muon`` with
+   ``adaptive=True`` and with torch's ``adjust_lr_fn`` (and weight decay) equal the same
+   steps on one device, and the state comes back sharded as
+   :func:`gradtx.state_shardings` says (Muon's and AdamW's moments like their
+   parameter, around the holes of the partitioned state).
+2. The compiled FSDP update (``update`` + ``apply_updates``) of ``muon`` (also with the
+   heads axis split) and ``soap`` (also with ``max_precond_dim=16``): what XLA
+   communicates, read from the HLO (where each collective sits: the Newton-Schulz loop,
+   SOAP's eigendecomposition / refresh branches, or the rest of the step, which runs
+   every time; and the shapes it moves; docs/sharding.md, "Muon and SOAP under FSDP"),
+   and 6 updates on fixed gradients (``precondition_frequency=2``: the first update's
+   ``eigh``, then two QR refreshes) equal one device's; SOAP's moments sharded like
+   their parameter, its ``d x d`` factors and bases replicated.
 """
 
 from __future__ import annotations

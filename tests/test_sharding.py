@@ -1,7 +1,8 @@
 """gradtx on a device mesh (issue 6).
 
-The multi-device checks live in ``tests/_sharding_checks.py`` and run in their own
-process with 8 simulated CPU devices (``--xla_force_host_platform_device_count=8``):
+The multi-device checks live in ``tests/_sharding_checks.py`` (and, for Muon and SOAP
+under FSDP, ``tests/_sharding_checks_matrix.py``) and run in one process of their own
+with 8 simulated CPU devices (``--xla_force_host_platform_device_count=8``):
 the flag must be set before jax starts, and this process (and the rest of the suite)
 keeps its single device. The in-process tests below need one device only.
 """
@@ -27,12 +28,17 @@ from gradtx import sharding
 pytestmark = pytest.mark.slow
 
 WORKER = Path(__file__).with_name("_sharding_checks.py")
+WORKER_MATRIX = Path(__file__).with_name("_sharding_checks_matrix.py")
 
 
 def test_sharding_checks_on_eight_simulated_devices():
     env = dict(os.environ)
+    # Backend optimisation level 0: LLVM's passes dominate the compile time of these
+    # small programs (about 3x faster); the partitioner, and so the collectives in the
+    # HLO, is the same.
     env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+        env.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0"
     ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
@@ -41,6 +47,7 @@ def test_sharding_checks_on_eight_simulated_devices():
             "-m",
             "pytest",
             str(WORKER),
+            str(WORKER_MATRIX),
             "-o",
             "addopts=",
             "-q",
@@ -57,6 +64,7 @@ def test_sharding_checks_on_eight_simulated_devices():
     print(proc.stdout[-6000:])
     assert proc.returncode == 0, f"sharding checks failed:\n{proc.stdout[-8000:]}\n{proc.stderr}"
     assert " passed" in proc.stdout and "largest |param difference|" in proc.stdout
+    assert "muon/soap HLO and updates" in proc.stdout
 
 
 def test_one_device_state_shardings_and_bytes():
@@ -157,3 +165,33 @@ def test_abstract_state_is_the_sharded_restore_target():
         assert isinstance(t, jax.ShapeDtypeStruct) and t.shape == jnp.shape(r)
     mu = target.inner_state[0].mu["w"]
     assert mu.sharding.spec == P("d") and target.count.sharding.spec == P()
+
+
+def test_masked_state_leaves_follow_their_parameter():
+    """A masked or partitioned optimiser's state (MaskedNode holes for the leaves of the
+    other groups: ``masked``, ``partition``, ``muon``, ``optax.masked``) is sharded leaf
+    by leaf like the params; it was replicated before issue 15, so every FSDP step of
+    ``muon`` all-gathered its moments."""
+    import optax
+
+    import gradtx.contrib
+
+    mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+    params = {"w": jnp.zeros((4, 8)), "b": jnp.zeros(8), "s": jnp.zeros(())}
+    params = jax.device_put(params, sharding.fsdp_shardings(params, mesh))
+    mask = {"w": True, "b": False, "s": True}
+
+    def spec(s):
+        return tuple(s.spec)
+
+    for tx in (gradtx.masked(gradtx.adam(0.1), mask), optax.masked(optax.adam(0.1), mask)):
+        mu = sharding.state_shardings(tx, params).inner_state[0].mu
+        assert isinstance(mu["b"], tuple) and not mu["b"]  # the MaskedNode hole stays
+        assert spec(mu["w"]) == (None, "d") and spec(mu["s"]) == ()
+    groups = sharding.state_shardings(gradtx.contrib.muon(0.1), params).inner_states
+    assert spec(groups["muon"].inner_state[0].mu["w"]) == (None, "d")
+    assert spec(groups["adam"].inner_state[0].nu["b"]) == ("d",)
+    # a factored inner state keeps the factored rule behind the holes
+    tx = gradtx.masked(gradtx.adafactor(0.1, min_dim_size_to_factor=2), mask)
+    v_row = sharding.state_shardings(tx, params).inner_state[0].v_row
+    assert spec(v_row["w"]) == (None,)  # (4,): the split dimension 8 summed away

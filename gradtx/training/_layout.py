@@ -155,6 +155,8 @@ def _per_param(state: Any, params: Params, param_shardings: Any, replicated: Sha
     def one(x: Any) -> Any:
         if owned(x):
             return table[_signature(x)]
+        if x is not None and x in holed:
+            return holed[x]
         if factored(x):
             treedef = jax.tree.structure(x)
             sh = by_structure[treedef][0]
@@ -170,7 +172,89 @@ def _per_param(state: Any, params: Params, param_shardings: Any, replicated: Sha
             )
         return replicated
 
-    return jax.tree.map(one, state, is_leaf=lambda x: owned(x) or factored(x))
+    pairs = _subtree_pairs(params, param_shardings)
+    holed = _IdDict()
+
+    def masked(x: Any) -> bool:
+        # a subtree with the params' structure but MaskedNode holes (the state of
+        # ``masked``/``partition``/``multi_transform`` with a leaf-level mask)
+        if x is None or jax.tree_util.all_leaves([x]) or not _has_hole(x):
+            return False
+        found = [m for p, sh in pairs if (m := _match_holes(x, p, sh, replicated)) is not None]
+        if not found or any(
+            jax.tree.leaves(m, is_leaf=_is_sharding_leaf)
+            != jax.tree.leaves(found[0], is_leaf=_is_sharding_leaf)
+            for m in found[1:]
+        ):
+            return False  # no match, or an ambiguous one: its leaves are replicated
+        holed[x] = found[0]
+        return True
+
+    return jax.tree.map(one, state, is_leaf=lambda x: owned(x) or factored(x) or masked(x))
+
+
+class _IdDict(dict):
+    """A dict keyed by object identity (state subtrees are not hashable)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(id(key), (key, value))
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(id(key))
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(id(key))[1]
+
+
+def _is_hole(x: Any) -> bool:
+    """gradtx's or optax's ``MaskedNode``: an empty tuple node standing for a masked-out
+    parameter (matched by name so that optax's masked states are recognised too)."""
+    return isinstance(x, tuple) and len(x) == 0 and type(x).__name__ == "MaskedNode"
+
+
+def _has_hole(x: Any) -> bool:
+    return any(_is_hole(v) for v in jax.tree.leaves(x, is_leaf=_is_hole))
+
+
+def _match_holes(x: Any, p: Any, sh: Any, replicated: Sharding) -> Any:
+    """The shardings of ``x`` if it is the params subtree ``p`` with some subtrees
+    replaced by ``MaskedNode`` (kept as they are), its leaves at parameters' positions
+    (sharded by :func:`_leaf_sharding`); ``None`` if the structures differ."""
+    if _is_hole(x):
+        return x
+    if jax.tree_util.all_leaves([p]):
+        if not jax.tree_util.all_leaves([x]):
+            return None
+        return _leaf_sharding(_shape(x), p, sh, replicated)
+    if jax.tree_util.all_leaves([x]):
+        return None
+    xs, xdef = _children(x)
+    ps, pdef = _children(p)
+    if xdef != pdef:
+        return None
+    out = []
+    for xc, pc, sc in zip(xs, ps, pdef.flatten_up_to(sh), strict=True):
+        m = _match_holes(xc, pc, sc, replicated)
+        if m is None:
+            return None
+        out.append(m)
+    return xdef.unflatten(out)
+
+
+def _subtree_pairs(params: Params, param_shardings: Any) -> list[tuple[Any, Any]]:
+    """``(subtree, shardings)`` for the params and each of their inner subtrees."""
+    found: list[tuple[Any, Any]] = []
+
+    def walk(node: Any, shardings: Any) -> None:
+        if node is None or jax.tree_util.all_leaves([node]):
+            return
+        found.append((node, shardings))
+        children, treedef = _children(node)
+        for child, sub in zip(children, treedef.flatten_up_to(shardings), strict=True):
+            walk(child, sub)
+
+    walk(params, param_shardings)
+    return found
 
 
 def _subtree_params(params: Params) -> dict[Any, Any]:

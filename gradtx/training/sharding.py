@@ -87,8 +87,11 @@ def state_shardings(
     matched leaf by leaf: a leaf with its parameter's shape gets its sharding; a leaf
     with its parameter's shape less one dimension ``d`` gets its ``NamedSharding``
     spec less entry ``d`` (replicated if two such dimensions give different specs, as
-    for a square matrix). Every other leaf (step counts, PRNG keys) gets the fully
-    replicated sharding of the same mesh. In symbols, for a state leaf ``s`` at
+    for a square matrix). A subtree with the params' structure in which some subtrees
+    are ``MaskedNode`` holes (the state of ``masked``, ``partition``, ``muon``,
+    ``optax.masked``) is matched the same way leaf by leaf, the holes kept. Every
+    other leaf (step counts, PRNG keys) gets the fully replicated sharding of the same
+    mesh. In symbols, for a state leaf ``s`` at
     parameter ``p_\ell``'s position:
 
     .. math::

@@ -74,6 +74,21 @@ HELD_AT_ZERO = {
     "scale_by_distance_over_gradients": "its first steps are r_eps = 1e-6 times g / |g|: "
     "over 10 steps the params stay below 1.6e-5, float16's subnormals (3-4 bits a step)",
 }
+# Learning-rate-free rows that read their step off the distance the params travel
+# (|x - x0|): x0 and every sum are float32 (the state policy), but float16 rounds the
+# params themselves after every step, and from p = 0 their first steps are float16
+# subnormals (spacing 2^-24 = 6e-8). Per row: the tolerance on the final params (in place
+# of REL_TOL; None: the params cannot move at all) and the measured reason. optax.contrib
+# keeps these states in float16 and does worse (prodigy, mechanize: NaN; dog: no move).
+DISTANCE_READ_OFF_FLOAT16_PARAMS = {
+    "prodigy": (5e-2, "first steps ~d0 = 1e-6 hold 4-5 bits (-1.013e-6 for -1.000e-6), d "
+                "grows from the rounded distance: final params 2.7e-2 from float32's"),
+    "dog": (1e-1, "first step r_eps * g/|g| = 3.8e-7 holds 3 bits (3.6e-7), r_bar grows "
+            "from the rounded distance: final params 5.2e-2 from float32's"),
+    "mechanize": (None, "its first move s_init * adam's step = 1e-8 is below half float16's "
+                  "smallest subnormal: it rounds to 0, Delta = (x - x0) / sum(s) stays 0 "
+                  "and the scales never grow"),
+}
 # The row's objective |p|^2 is computed by the caller's value_fn in the params' dtype:
 # in float16 it overflows at every trial point (7 * 98^2 > 65504 already at the smallest
 # trial step), so the search rightly takes a zero step where float32 accepts one.
@@ -172,6 +187,14 @@ def test_float16_gradient_300_keeps_training(row_id):
             assert np.all(np.asarray(updates[k], np.float32) == 0), (row_id, k)
             assert np.all(np.asarray(f32[0][k]) != 0), (row_id, k)  # float32 does move
         return
+    tol = REL_TOL
+    if row_id in DISTANCE_READ_OFF_FLOAT16_PARAMS:
+        tol = DISTANCE_READ_OFF_FLOAT16_PARAMS[row_id][0]
+        if tol is None:  # float32's first move rounds to 0 in float16: no move, ever
+            for k in SHAPES:
+                assert np.all(np.abs(np.asarray(f32[0][k])[0]) < 2.0**-25), (row_id, k)
+                assert np.all(np.asarray(updates[k], np.float32) == 0), (row_id, k)
+            return
     for k in SHAPES:
         u = np.asarray(updates[k], np.float32)
         if row_id in SAME_ZEROS_AS_FLOAT32:
@@ -183,12 +206,14 @@ def test_float16_gradient_300_keeps_training(row_id):
             # m / inf = 0), from step 2 on (the warmup schedules start at lr 0)
             assert np.all(u[1:] != 0), (row_id, k, u[:, 0])
         moved = np.asarray(f32[2][k], np.float64)
-        assert _rel(final[k], f32[2][k], moved) <= REL_TOL, (row_id, k)
+        rel = _rel(final[k], f32[2][k], moved)
+        assert rel <= tol, (row_id, k, rel)
 
 
 def test_special_rows_are_rows():
     """Every row named in the tables above exists (a renamed row would drop its rule)."""
-    named = {*SAME_ZEROS_AS_FLOAT32, *HELD_AT_ZERO, *OBJECTIVE_OVERFLOWS_FLOAT16}
+    named = {*SAME_ZEROS_AS_FLOAT32, *HELD_AT_ZERO, *OBJECTIVE_OVERFLOWS_FLOAT16,
+             *DISTANCE_READ_OFF_FLOAT16_PARAMS}
     assert named <= set(ROWS) and set(PARAM_DTYPE_LEAVES) <= set(ROWS)
 
 

@@ -47,6 +47,22 @@ MOMENTUM_ROWS = ("sgd_momentum", "sgd_nesterov", "trace", "inject_hyperparams_sc
 # inputs) except the warmup-scheduled row, 4.5e-4.
 REL_TOL = 1e-2
 
+# Learning-rate-free rows that read their step off the distance the params travel
+# (|x - x0|): x0 and every sum are float32 (the state policy), but float16 rounds the
+# params themselves after every step, and from p = 0 their first steps are float16
+# subnormals (spacing 2^-24 = 6e-8). Per row: the tolerance on the final params (in place
+# of REL_TOL; None: the params cannot move at all) and the measured reason. optax.contrib
+# keeps these states in float16 and does worse (prodigy, mechanize: NaN; dog: no move).
+DISTANCE_READ_OFF_FLOAT16_PARAMS = {
+    "prodigy": (5e-2, "first steps ~d0 = 1e-6 hold 4-5 bits (-1.013e-6 for -1.000e-6), d "
+                "grows from the rounded distance: final params 2.7e-2 from float32's"),
+    "dog": (1e-1, "first step r_eps * g/|g| = 3.8e-7 holds 3 bits (3.6e-7), r_bar grows "
+            "from the rounded distance: final params 5.2e-2 from float32's"),
+    "mechanize": (None, "its first move s_init * adam's step = 1e-8 is below half float16's "
+                  "smallest subnormal: it rounds to 0, Delta = (x - x0) / sum(s) stays 0 "
+                  "and the scales never grow"),
+}
+
 # Rows whose float32 run of this scenario (params 0, gradient 300) itself has zero
 # updates: the float16 run must have its zeros in the same places (and move everywhere
 # else). Each entry says why float32 does not move there.
@@ -73,21 +89,6 @@ HELD_AT_ZERO = {
     "smallest subnormal (6e-8): float16 params cannot take it",
     "scale_by_distance_over_gradients": "its first steps are r_eps = 1e-6 times g / |g|: "
     "over 10 steps the params stay below 1.6e-5, float16's subnormals (3-4 bits a step)",
-}
-# Learning-rate-free rows that read their step off the distance the params travel
-# (|x - x0|): x0 and every sum are float32 (the state policy), but float16 rounds the
-# params themselves after every step, and from p = 0 their first steps are float16
-# subnormals (spacing 2^-24 = 6e-8). Per row: the tolerance on the final params (in place
-# of REL_TOL; None: the params cannot move at all) and the measured reason. optax.contrib
-# keeps these states in float16 and does worse (prodigy, mechanize: NaN; dog: no move).
-DISTANCE_READ_OFF_FLOAT16_PARAMS = {
-    "prodigy": (5e-2, "first steps ~d0 = 1e-6 hold 4-5 bits (-1.013e-6 for -1.000e-6), d "
-                "grows from the rounded distance: final params 2.7e-2 from float32's"),
-    "dog": (1e-1, "first step r_eps * g/|g| = 3.8e-7 holds 3 bits (3.6e-7), r_bar grows "
-            "from the rounded distance: final params 5.2e-2 from float32's"),
-    "mechanize": (None, "its first move s_init * adam's step = 1e-8 is below half float16's "
-                  "smallest subnormal: it rounds to 0, Delta = (x - x0) / sum(s) stays 0 "
-                  "and the scales never grow"),
 }
 # The row's objective |p|^2 is computed by the caller's value_fn in the params' dtype:
 # in float16 it overflows at every trial point (7 * 98^2 > 65504 already at the smallest

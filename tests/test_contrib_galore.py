@@ -25,7 +25,7 @@ from reference.contrib_harness import (
     run_jitted,
     run_reference_on,
     signature_matches,
-    state_moves_both_ways,
+    skeleton,
 )
 from reference.harness import assert_close, make_problem
 
@@ -112,13 +112,52 @@ def test_matches_numpy_reference_without_jit():
     assert_close(updates, run_reference_on(ref(), params, grads), RTOL_REF, FLOOR_REF)
 
 
+def _placeholders_as_gradtx(state):
+    """optax's state with its (0, 0) projector placeholders (leaves not projected) as
+    gradtx's 0-d zeros: orbax refuses to save a zero-size array (the one named difference
+    of the state trees; see scale_by_galore's docstring)."""
+    galore = state[0]
+    projector = jax.tree.map(
+        lambda x: jnp.zeros((), x.dtype) if x.shape == (0, 0) else x, galore.projector)
+    return (galore._replace(projector=projector), *state[1:])
+
+
 def test_signatures_and_state_tree_equal_optax():
     signature_matches("galore")
     signature_matches("scale_by_galore")
     params, grads = problem(1)
     g = jax.tree.map(lambda x: x[0], grads)
-    state_moves_both_ways(lambda m: m.galore(0.01, rank=2, weight_dimension_numbers=_dims(m)),
-                          params, g)
+
+    def make(m):
+        return m.galore(0.01, rank=2, weight_dimension_numbers=_dims(m))
+
+    ours_tx, theirs_tx = make(gradtx.contrib), make(optax.contrib)
+    ours, theirs = ours_tx.init(params), theirs_tx.init(params)
+    assert skeleton(ours) == skeleton(_placeholders_as_gradtx(theirs))
+    assert skeleton(ours) != skeleton(theirs)  # the placeholders ("vector", "scalar")
+    # a checkpoint moves both ways: each library's leaves run in the other's tree
+    structure = jax.tree.structure(ours)
+    u_theirs, _ = theirs_tx.update(g, theirs, params)
+    u_ours, _ = ours_tx.update(g, ours, params)
+    u_moved_in, _ = ours_tx.update(g, jax.tree.unflatten(structure, jax.tree.leaves(theirs)),
+                                   params)
+    u_moved_out, _ = theirs_tx.update(
+        g, jax.tree.unflatten(jax.tree.structure(theirs), jax.tree.leaves(ours)), params)
+    for us in (u_ours, u_moved_in, u_moved_out):
+        for a, b in zip(jax.tree.leaves(us), jax.tree.leaves(u_theirs), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def test_float16_state_and_no_zero_size_leaf():
+    """float16 params: projectors in float32 (the state policy), the base optimiser's
+    moments too; the state (placeholders included) has no zero-size leaf for orbax."""
+    params = {"w": jnp.ones((4, 3), jnp.float16), "b": jnp.ones(3, jnp.float16)}
+    tx = gradtx.contrib.galore(0.01, rank=1)
+    _, state = tx.update(jax.tree.map(lambda p: 300 * p, params), tx.init(params), params)
+    assert state[0].projector["w"].dtype == jnp.float32
+    assert state[0].projector["w"].shape == (4, 1)  # m >= n: P = U[:, :r]
+    assert state[0].projector["b"].shape == ()
+    assert all(x.size for x in jax.tree.leaves(state))
 
 
 def test_bad_arguments():

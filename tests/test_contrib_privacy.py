@@ -151,3 +151,20 @@ def test_signatures_and_state_trees_equal_optax():
     for cfg in CONFIGS:
         assert skeleton(_make(gradtx.contrib, cfg).init(p)) == skeleton(
             _make(optax.contrib, cfg).init(p))
+
+
+def test_float16_per_example_norms_do_not_overflow():
+    """A float16 example of norm 300 * sqrt(7) (its sum of squares 630000 > 65504): the
+    norm is formed in float32, so the example is clipped to C, not dropped (a float16
+    norm was inf, the multiplier 0); the noise is float32's draw, rounded once."""
+    g = {"w": jnp.full((2, 3), 300.0), "m": jnp.full((2, 2, 2), 300.0)}  # 2 examples
+    g16 = jax.tree.map(lambda x: x.astype(jnp.float16), g)
+    clipped, n = gradtx.per_example_global_norm_clip(g16, 1.0)
+    assert int(n) == 2 and all(x.dtype == jnp.float16 for x in jax.tree.leaves(clipped))
+    np.testing.assert_allclose(np.asarray(clipped["w"], np.float32), 2 / 7**0.5, rtol=1e-3)
+    tx = gradtx.contrib.differentially_private_aggregate(1.0, 0.5, key=3)
+    u16, _ = tx.update(g16, tx.init(None))
+    u32, _ = tx.update(g, tx.init(None))
+    for a, b in zip(jax.tree.leaves(u16), jax.tree.leaves(u32), strict=True):
+        assert a.dtype == jnp.float16
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b), rtol=2e-3)

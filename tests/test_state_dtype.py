@@ -47,6 +47,22 @@ MOMENTUM_ROWS = ("sgd_momentum", "sgd_nesterov", "trace", "inject_hyperparams_sc
 # inputs) except the warmup-scheduled row, 4.5e-4.
 REL_TOL = 1e-2
 
+# Learning-rate-free rows that read their step off the distance the params travel
+# (|x - x0|): x0 and every sum are float32 (the state policy), but float16 rounds the
+# params themselves after every step, and from p = 0 their first steps are float16
+# subnormals (spacing 2^-24 = 6e-8). Per row: the tolerance on the final params (in place
+# of REL_TOL; None: the params cannot move at all) and the measured reason. optax.contrib
+# keeps these states in float16 and does worse (prodigy, mechanize: NaN; dog: no move).
+DISTANCE_READ_OFF_FLOAT16_PARAMS = {
+    "prodigy": (5e-2, "first steps ~d0 = 1e-6 hold 4-5 bits (-1.013e-6 for -1.000e-6), d "
+                "grows from the rounded distance: final params 2.7e-2 from float32's"),
+    "dog": (1e-1, "first step r_eps * g/|g| = 3.8e-7 holds 3 bits (3.6e-7), r_bar grows "
+            "from the rounded distance: final params 5.2e-2 from float32's"),
+    "mechanize": (None, "its first move s_init * adam's step = 1e-8 is below half float16's "
+                  "smallest subnormal: it rounds to 0, Delta = (x - x0) / sum(s) stays 0 "
+                  "and the scales never grow"),
+}
+
 # Rows whose float32 run of this scenario (params 0, gradient 300) itself has zero
 # updates: the float16 run must have its zeros in the same places (and move everywhere
 # else). Each entry says why float32 does not move there.
@@ -197,6 +213,14 @@ def test_float16_gradient_300_keeps_training(row_id):
     if row_id in OBJECTIVE_OVERFLOWS_FLOAT16:
         _check_objective_overflows(row_id, f16, f32)
         return
+    tol = REL_TOL
+    if row_id in DISTANCE_READ_OFF_FLOAT16_PARAMS:
+        tol = DISTANCE_READ_OFF_FLOAT16_PARAMS[row_id][0]
+        if tol is None:  # float32's first move rounds to 0 in float16: no move, ever
+            for k in SHAPES:
+                assert np.all(np.abs(np.asarray(f32[0][k])[0]) < 2.0**-25), (row_id, k)
+                assert np.all(np.asarray(updates[k], np.float32) == 0), (row_id, k)
+            return
     for k in SHAPES:
         u = np.asarray(updates[k], np.float32)
         if row_id in SAME_ZEROS_AS_FLOAT32:
@@ -208,12 +232,14 @@ def test_float16_gradient_300_keeps_training(row_id):
             # m / inf = 0), from step 2 on (the warmup schedules start at lr 0)
             assert np.all(u[1:] != 0), (row_id, k, u[:, 0])
         moved = np.asarray(f32[2][k], np.float64)
-        assert _rel(final[k], f32[2][k], moved) <= REL_TOL, (row_id, k)
+        rel = _rel(final[k], f32[2][k], moved)
+        assert rel <= tol, (row_id, k, rel)
 
 
 def test_special_rows_are_rows():
     """Every row named in the tables above exists (a renamed row would drop its rule)."""
-    named = {*SAME_ZEROS_AS_FLOAT32, *HELD_AT_ZERO, *OBJECTIVE_OVERFLOWS_FLOAT16}
+    named = {*SAME_ZEROS_AS_FLOAT32, *HELD_AT_ZERO, *OBJECTIVE_OVERFLOWS_FLOAT16,
+             *DISTANCE_READ_OFF_FLOAT16_PARAMS}
     assert named <= set(ROWS) and set(PARAM_DTYPE_LEAVES) <= set(ROWS)
 
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
 from gradtx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
-from gradtx.tree._core import safe_increment, zero_count
+from gradtx.tree._core import MOMENT, safe_increment, state_dtype, zero_count
 
 
 class GaLoreDimensionNumbers(NamedTuple):
@@ -35,7 +35,8 @@ class GaLoreState(NamedTuple):
 
     count: jax.Array  # shape=(), dtype=int32: steps taken
     base_optimizer_state: Any  # the base optimiser's state, on the low-rank gradients
-    projector: Any  # per leaf: the (m, r) or (n, r) projector; (0, 0) for leaves not projected
+    projector: Any  # per leaf: the (m, r) or (n, r) projector (float32 for float16
+    # params: the state policy); a 0-d zero for a leaf not projected (optax: (0, 0))
 
 
 def _is_dim_nums(x: Any) -> bool:
@@ -104,6 +105,13 @@ def scale_by_galore(
     smaller) and defaults to 1.0. Both are GaLore's update
     :math:`\tilde G = P\rho(P^\top G)`; only the subspace's side differs.
 
+    The state is optax's (fields, tree, leaf dtypes for float32 and bfloat16 params,
+    numbers), with two differences: a leaf that is not projected holds a 0-d zero as its
+    projector where optax holds a ``(0, 0)`` array, which orbax refuses to save (zero
+    size); and for float16 params the projectors are float32 (the state policy,
+    docs/dtypes.md), where optax rounds them to float16. Either library's state runs in
+    the other (neither reads the placeholder).
+
     Args:
         rank: :math:`r \ge 1` (default 128).
         update_proj_gap: steps between SVD refreshes, ``>= 1`` (default 200).
@@ -134,7 +142,7 @@ def scale_by_galore(
         >>> u["w"].tolist()  # the rank-1 part of the gradient
         [[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
         >>> state.projector["w"].shape, state.projector["b"].shape
-        ((3, 1), (0, 0))
+        ((3, 1), ())
     """
     if isinstance(rank, bool) or not isinstance(rank, int):
         raise TypeError(f"`rank` must be an int, got {type(rank)}")
@@ -155,14 +163,19 @@ def scale_by_galore(
         return weight_dimension_numbers
 
     def shapes(p, dn):
+        dt = jnp.result_type(p)
+        # the projector, an orthonormal basis, in the policy's dtype (float32 for float16
+        # params: optax rounds it to float16, 2^-11 relative, each projection twice)
+        proj_dt = state_dtype(dt, MOMENT)
         if dn is None:
-            return jnp.zeros((0, 0), jnp.result_type(p)), jnp.zeros_like(p)
+            # a 0-d placeholder: optax's (0, 0) array has zero size, which orbax refuses
+            # to save ("Cannot save arrays with zero size")
+            return jnp.zeros((), proj_dt), jnp.zeros_like(p)
         to_2d, _ = _reshapes(p, dn)
         m, n = to_2d(p).shape
         r = min(rank, m, n)
         proj, proxy = ((m, r), (r, n)) if m >= n else ((n, r), (m, r))
-        dt = jnp.result_type(p)
-        return jnp.zeros(proj, dt), jnp.zeros(proxy, dt)
+        return jnp.zeros(proj, proj_dt), jnp.zeros(proxy, dt)
 
     def init_fn(params):
         if not jax.tree.leaves(params):
@@ -195,7 +208,7 @@ def scale_by_galore(
             def fresh():
                 u, _, vh = jnp.linalg.svd(g2.astype(jnp.float32), full_matrices=False)
                 basis = u[:, :r] if m >= n else vh[:r, :].T
-                return basis.astype(g.dtype)
+                return basis.astype(proj.dtype)
 
             if isinstance(refresh, jax.core.Tracer):
                 new = jax.lax.cond(refresh, fresh, lambda: proj)

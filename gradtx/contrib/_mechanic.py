@@ -60,6 +60,12 @@ def mechanize(
     ``s_init`` times the base learning rate well above ``1e-7 |x|`` (e.g. ``adam(0.1)``
     with the default ``s_init``), or train in float64.
 
+    float16 params: the same, sooner. ``r, m, v, s`` and :math:`x_{ref}` are float32
+    (the state policy), but :math:`\Delta_t` is read off the params: a first move below
+    float16's smallest subnormal (6e-8; ``s_init * 0.01 = 1e-8`` with ``adam(0.01)``)
+    rounds to 0 and the params never move (measured: params 0, gradient 300, 10 steps;
+    optax.contrib.mechanize, whose state is float16 there, gives NaN).
+
     Args:
       base_optimizer: the base transformation (gradtx or optax), learning rate included.
       weight_decay: :math:`\lambda \ge 0`, relative to the gradient norm (default 0.01).

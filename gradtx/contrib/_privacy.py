@@ -17,6 +17,7 @@ from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, chain, identity
 from gradtx.transforms import scale_by_learning_rate, trace
 from gradtx.transforms._clipping import per_example_global_norm_clip
+from gradtx.tree._core import compute_dtype
 
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
@@ -112,10 +113,15 @@ def differentially_private_aggregate(
         bsize = leaves[0].shape[0]
         clipped, _ = per_example_global_norm_clip(leaves, l2_norm_clip)
         new_key, *keys = jax.random.split(state.rng_key, len(leaves) + 1)
-        noised = [
-            (g + noise_std * jax.random.normal(k, g.shape, g.dtype)) / bsize
-            for g, k in zip(clipped, keys, strict=True)
-        ]
+
+        def noisy_mean(g, k):
+            # drawn and added in at least float32 (optax's numbers there): float16 params
+            # get float32's draws, rounded once, not float16's coarser sampler
+            dt = compute_dtype(g)
+            out = (g.astype(dt) + noise_std * jax.random.normal(k, g.shape, dt)) / bsize
+            return out.astype(g.dtype)
+
+        noised = [noisy_mean(g, k) for g, k in zip(clipped, keys, strict=True)]
         return treedef.unflatten(noised), DifferentiallyPrivateAggregateState(rng_key=new_key)
 
     return GradientTransformation(init_fn, update_fn)

@@ -75,6 +75,14 @@ def prodigy(
     optax divides by zero and ``d`` becomes NaN; gradtx keeps ``d`` (the step is then 0,
     as the authors'). A complex entry counts as two real coordinates (the real split).
 
+    float16 params: :math:`x_0`, the moments and ``d`` are float32 (the state policy),
+    but the distance :math:`x_0 - x_k` is read off the params the loop holds, which
+    float16 rounds after every step; near 0 the first steps (about :math:`d_0`) are
+    float16 subnormals with 4-5 significant bits, and ``d`` grows from the rounded
+    distance. Measured (params 0, gradient 300, 10 steps): final params 2.7e-2 relative
+    from the float32 run (optax.contrib.prodigy, whose state is float16 there: NaN). Keep
+    a float32 copy of float16 params for the optimiser where that matters.
+
     Args:
       learning_rate: :math:`\gamma`, a multiplier of ``d`` (default 1.0) or a schedule of
         the 0-based step.

@@ -113,10 +113,14 @@ def schedule_free(
         x_{t+1} &= (1 - c_t)\, x_t + c_t z_{t+1}, \qquad
         y_{t+1} = \beta_1 x_{t+1} + (1 - \beta_1) z_{t+1},
 
-    and the update is :math:`y_{t+1} - y_t`; ``t`` counts from 1, ``p`` is
-    ``weight_lr_power``. Evaluate at :math:`x` (:func:`schedule_free_eval_params`).
-    Turn off the base optimiser's momentum (``b1=0`` for Adam). Equal to
-    ``optax.contrib.schedule_free`` (same signature, numbers and state tree); the
+    and the update is :math:`y_{t+1} - y_t`, formed without cancellation as
+    :math:`(1-\beta_1)\Delta z + c_t\big(z_{t+1} - y_t - (1-\beta_1)\Delta z\big)`,
+    :math:`\Delta z = z_{t+1} - z_t` (exactly 0 for a zero gradient; optax subtracts
+    :math:`y_t` from :math:`y_{t+1}`, an error of up to an ulp of the params); ``t``
+    counts from 1, ``p`` is ``weight_lr_power``. Evaluate at :math:`x`
+    (:func:`schedule_free_eval_params`). Turn off the base optimiser's momentum
+    (``b1=0`` for Adam). Equal to ``optax.contrib.schedule_free`` (same signature,
+    numbers up to that rounding, state tree); the
     authors' update of ``y`` (``y <- lerp(y, z, c) + \gamma (\beta_1 (1 - c) - 1) g``)
     is the same map, written without ``x``.
 
@@ -204,10 +208,14 @@ def schedule_free(
         )  # fmt: skip
 
         def step(yi, zi_prev, zi):
-            xi = (yi - (1.0 - b1) * zi_prev) / b1
-            xi = (1.0 - ck) * xi + ck * zi
-            new_y = b1 * xi + (1.0 - b1) * zi
-            return (new_y - yi).astype(jnp.result_type(yi))
+            # y_{t+1} - y_t with x_t = (y_t - (1 - b1) z_t) / b1 and x_{t+1} = lerp(x_t,
+            # z_{t+1}, c), expanded: (1 - b1) dz + c ((z_{t+1} - y_t) - (1 - b1) dz),
+            # dz = z_{t+1} - z_t. optax forms y_{t+1} and subtracts y_t: the update then
+            # carries a rounding error of ulp(y) whatever its size (1 ulp, not 0, for a
+            # zero gradient or lr 0). Equal to optax's up to that rounding.
+            dz = zi - zi_prev
+            rest = (1.0 - b1) * dz
+            return (rest + ck * ((zi - yi) - rest)).astype(jnp.result_type(yi))
 
         new_updates = jax.tree.map(step, params, state.z, z)
         new_state = ScheduleFreeState(

@@ -35,7 +35,6 @@ from gradtx.tree._core import (
     safe_increment,
     state_like,
     zero_count,
-    zeros_like,
 )
 
 
@@ -126,7 +125,8 @@ class SophiaState(NamedTuple):
 
     count: jax.Array  # shape=(), dtype=int32: steps taken
     mu: Any  # EMA of the gradients, like params (mu_dtype)
-    nu: Any  # EMA of the Hessian-diagonal estimates (refreshed every update_interval)
+    nu: Any  # EMA of the Hessian-diagonal estimates (refreshed every update_interval),
+    # like params (float32 for float16 params: the state policy)
     hessian_fn_state: Any  # the state of hessian_diagonal_fn
 
 
@@ -227,7 +227,9 @@ def scale_by_sophia(
         return SophiaState(
             count=zero_count(),
             mu=state_like(params, MOMENT, mu_dtype),
-            nu=zeros_like(params),
+            # a signed EMA of estimates (a MOMENT): float32 for float16 params, whose
+            # Hessian-diagonal estimates (|u H u|, unbounded) overflow float16's 65504
+            nu=state_like(params, MOMENT),
             hessian_fn_state=hess.init(params),
         )
 

@@ -205,10 +205,15 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
     """
     _checks.non_negative("l2_norm_clip", l2_norm_clip)
     _check_batch("per_example_global_norm_clip", grads)
-    norms = jax.vmap(tree_norm)(grads)
+    # the norms and the sum in at least float32: a float16 example's sum of squares
+    # overflows for a norm above 256 (the norm inf, the multiplier 0, the example dropped)
+    wide = jax.tree.map(lambda g: g.astype(compute_dtype(g)), grads)
+    norms = jax.vmap(tree_norm)(wide)
     multipliers = jnp.nan_to_num(jnp.minimum(l2_norm_clip / norms, 1.0), nan=1.0)
     num_clipped = jnp.sum(multipliers < 1.0)
-    clipped = jax.tree.map(lambda g: jnp.tensordot(multipliers, g, axes=1), grads)
+    clipped = jax.tree.map(
+        lambda g, w: jnp.tensordot(multipliers, w, axes=1).astype(g.dtype), grads, wide
+    )
     return clipped, num_clipped
 
 

@@ -34,8 +34,8 @@ import platform
 import sys
 import time
 import warnings
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 if not __package__:  # run as a script: python benchmarks/contrib.py

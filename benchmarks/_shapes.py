@@ -41,3 +41,17 @@ def small_leaves_shapes(n_leaves: int = 2000, size: int = 1000) -> dict[str, tup
 
 def n_params(shapes: dict[str, tuple[int, ...]]) -> int:
     return int(sum(np.prod(s, dtype=np.int64) for s in shapes.values()))
+
+
+def transformer_shapes(blocks: int = 1, width: int = 512) -> dict[str, tuple[int, ...]]:
+    """``blocks`` transformer blocks of width ``width``: four ``width x width`` attention
+    matrices, a ``width x 4 width`` and a ``4 width x width`` MLP matrix, two LayerNorm
+    scales and an MLP bias (3.15M parameters per block at width 512)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for b in range(blocks):
+        block = {"q": (width, width), "k": (width, width), "v": (width, width),
+                 "o": (width, width), "mlp_in": (width, 4 * width),
+                 "mlp_out": (4 * width, width), "ln1": (width,), "ln2": (width,),
+                 "mlp_b": (4 * width,)}
+        shapes.update({f"block{b}/{k}": s for k, s in block.items()})
+    return shapes

@@ -35,18 +35,17 @@ import numpy as np  # noqa: E402
 
 import gradtx  # noqa: E402
 import gradtx.contrib  # noqa: E402
+from benchmarks._shapes import transformer_shapes  # noqa: E402
 
 
 def transformer_tree(blocks: int = 1, width: int = 512, seed: int = 0) -> dict:
+    """:func:`benchmarks._shapes.transformer_shapes` as nested ``{block: {name: array}}``
+    float32 arrays drawn from N(0, 0.02^2)."""
     rng = np.random.default_rng(seed)
-    tree = {}
-    for b in range(blocks):
-        shapes = {"q": (width, width), "k": (width, width), "v": (width, width),
-                  "o": (width, width), "mlp_in": (width, 4 * width),
-                  "mlp_out": (4 * width, width), "ln1": (width,), "ln2": (width,),
-                  "mlp_b": (4 * width,)}
-        tree[f"block{b}"] = {k: jnp.asarray(rng.normal(size=s) * 0.02, jnp.float32)
-                             for k, s in shapes.items()}
+    tree: dict = {}
+    for path, s in transformer_shapes(blocks, width).items():
+        block, name = path.split("/")
+        tree.setdefault(block, {})[name] = jnp.asarray(rng.normal(size=s) * 0.02, jnp.float32)
     return tree
 
 

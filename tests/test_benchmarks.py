@@ -87,3 +87,62 @@ def test_quick_runs_the_new_optimisers_on_flat_1e6_only():
     assert by_label["resnet50"] == ("adam",) and by_label["2000x1000"] == ("adam",)
     full = {label: opts for label, _, _, opts, _ in run._cases(run.MODES["full"], ("lion",), None)}
     assert all(opts == ("lion",) for opts in full.values()) and len(full) == 5
+
+
+# --- benchmarks.contrib (issue 15): every gradtx.contrib optimiser vs optax.contrib ---
+def test_contrib_rows_cover_every_optax_contrib_optimiser():
+    import inspect
+
+    import optax.contrib
+
+    from benchmarks import contrib
+
+    # the public optax.contrib functions that return a transformation, less the ones that
+    # are parts of another row (scale_by_*, Sophia's Hessian estimator) or return params
+    names = {n for n, f in vars(optax.contrib).items()
+             if inspect.isfunction(f) and not n.startswith(("_", "scale_by_"))}
+    names -= {"hutchinson_estimator_diag_hessian", "schedule_free_eval_params"}
+    assert set(contrib.ROWS) == names | {"soap"}
+
+
+def test_contrib_rows_build_with_optax_state_bytes():
+    """Every row builds in both libraries with the same state bytes per parameter (shapes
+    only: ``jax.eval_shape``, nothing compiled)."""
+    import jax
+    import numpy as np
+
+    import gradtx
+    from benchmarks import contrib
+    from benchmarks._shapes import transformer_shapes
+
+    shapes = transformer_shapes(1, 8)
+    n = sum(np.prod(s) for s in shapes.values())
+    for name, row in contrib.ROWS.items():
+        params = {k: jax.ShapeDtypeStruct(s, row.dtype) for k, s in shapes.items()}
+        got = [contrib._state_bytes_per_param(jax.eval_shape(tx.init, params), n)
+               for tx in (row.build(gradtx), contrib._reference_tx(name))]
+        assert got[0] == pytest.approx(got[1], rel=0.05 if name == "soap" else 1e-9), name
+
+
+def test_contrib_smoke_run_writes_table_and_json(tmp_path, capsys):
+    """The rows that need extra inputs (a loss value, obj_fn, per-example gradients,
+    complex params, the plain SOAP reference) run end to end at tiny size."""
+    from benchmarks import contrib
+
+    opts = "momo,sophia,dpsgd,split_real_and_imaginary,soap"
+    result = contrib.main(["--smoke", "--optimizers", opts, "--shapes", "flat",
+                           "--json", str(tmp_path / "c.json")])
+    result2 = contrib.main(["--smoke", "--optimizers", "normalize", "--shapes", "transformer"])
+    table = capsys.readouterr().out
+    assert "| gradtx/ref median | gradtx/ref mean |" in table
+    assert "| soap (plain) | flat 1e3 |" in table and "| normalize | transformer 1x8 |" in table
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert [r["optimizer"] for r in data["rows"]] == opts.split(",")
+    for r in data["rows"] + result2["rows"]:
+        ref = r["reference"]
+        assert r["ratio_median"] > 0 and r[ref]["compile_s"] > 0 and r["gradtx"]["n"] >= 2
+        bpp = r["gradtx"]["state_bytes_per_param"]
+        assert bpp == pytest.approx(r[ref]["state_bytes_per_param"], rel=0.05)
+    assert data["rows"][3]["dtype"] == "complex64" and result["meta"]["mode"] == "smoke"
+    with pytest.raises(SystemExit):
+        contrib.main(["--smoke", "--optimizers", "nonesuch"])

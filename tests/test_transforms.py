@@ -209,3 +209,18 @@ class AddNoiseTest(chex.TestCase):
         tx = gradtx.add_noise(0.0, 0.55, 0)
         updates = run_steps(step_fn(tx), tx.init(params), params, grads)
         chex.assert_trees_all_equal(updates, grads)
+
+
+def test_zero_weight_decay_is_skipped_as_optax_skips_it():
+    """A constant 0 weight decay returns the updates untouched (optax's shortcut): an inf
+    param gives no NaN (0 * inf), and the compiled step does not read the params."""
+    params = {"w": jnp.array([jnp.inf, 1.0]), "b": jnp.array([2.0])}
+    g = {"w": jnp.array([0.5, -1.0]), "b": jnp.array([3.0])}
+    for lib in (gradtx, optax):
+        for mask in (None, {"w": True, "b": False}):
+            tx = lib.add_decayed_weights(0.0, mask)
+            u, _ = tx.update(g, tx.init(params), params)
+            np.testing.assert_array_equal(u["w"], g["w"])
+    tx = gradtx.add_decayed_weights(0.0)
+    hlo = jax.jit(lambda g, p: tx.update(g, tx.init(p), p)[0]).lower(g, params).as_text()
+    assert "multiply" not in hlo and "add" not in hlo

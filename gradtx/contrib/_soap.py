@@ -231,8 +231,9 @@ def scale_by_soap(
             gw = g.astype(dt).reshape(work)
             mw, vw = m.astype(dt).reshape(work), v.astype(dt).reshape(work)
             gp = _rotate(gw, qs, axes, back=False)
-            m_new = b1 * mw + (1 - b1) * gp
-            v_new = b2 * vw + (1 - b2) * jnp.square(gp)
+            # the first update only gathers statistics: the moments keep their values
+            m_new = jnp.where(first, mw, b1 * mw + (1 - b1) * gp)
+            v_new = jnp.where(first, vw, b2 * vw + (1 - b2) * jnp.square(gp))
             d = _rotate(m_new / (jnp.sqrt(v_new) + eps), qs, axes, back=True)
             if normalize_grads:
                 d = d / (1e-30 + jnp.sqrt(jnp.mean(jnp.square(d))))
@@ -240,7 +241,6 @@ def scale_by_soap(
                 tt = t.astype(dt)
                 d = d * (jnp.sqrt(1 - jnp.asarray(b2, dt) ** tt) / (1 - jnp.asarray(b1, dt) ** tt))
             d = jnp.where(first, 0.0, d)
-            m_new, v_new = jnp.where(first, mw, m_new), jnp.where(first, vw, v_new)
             gg = tuple(sb * f + (1 - sb) * _factor(gw, k) for f, k in zip(gg, axes, strict=True))
 
             def keep(qs, m, v):

@@ -125,7 +125,11 @@ def add_decayed_weights(
             new_state = wrap(WeightDecayState(count=safe_increment(inner.count)))
         else:
             wd, new_state = weight_decay, state
-        full = _full_mask(mask, params) if mask is not None else None
+        full = _full_mask(mask, params) if mask is not None else None  # validates the mask
+        if not scheduled and isinstance(wd, (int, float)) and wd == 0.0:
+            # a constant 0 adds nothing: skipped as optax skips it, so the compiled step
+            # does not read the params for ``g + 0 * p`` (nor make 0 * inf = NaN)
+            return updates, new_state
 
         def one(g, p, m=True):
             decayed = g + jnp.asarray(wd, g.dtype) * p.astype(g.dtype)

@@ -9,6 +9,23 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Compile for the tests' sake. The suite compiles thousands of tiny programs (every row of
+# the constructor table under every property) and runs each a few times on arrays of a
+# handful of elements, so its time is XLA's CPU code generation, not the programs' run.
+# LLVM at level 0 and the classic elemental emitters compile the same HLO about 3x faster
+# (measured: 15 rows of the complex table, 18 s -> 6 s of CPU time); fast-math stays off,
+# so every operation rounds as IEEE says (a reduction may sum in another order: the tests'
+# tolerances allow for that; bit-identity tests compare two runs of one program). Added to
+# any XLA_FLAGS the caller set; subprocesses (the demo, notebooks, 8-device and
+# multi-process checks) inherit them. GRADTX_TEST_XLA_FLAGS="default" keeps XLA's own.
+_FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+if os.environ.get("GRADTX_TEST_XLA_FLAGS", "fast") != "default":
+    _flags = os.environ.get("XLA_FLAGS", "")
+    for _flag in _FAST_COMPILE.split():
+        if _flag.split("=")[0] not in _flags:
+            _flags = f"{_flags} {_flag}".strip()
+    os.environ["XLA_FLAGS"] = _flags
+
 
 # One persistent JAX compilation cache per test session, shared by the pytest process, its
 # xdist workers and the subprocesses (the demo smoke run, the notebook kernels). Tests build
@@ -56,7 +73,48 @@ os.environ.setdefault("GRADTX_NATIVE_WERROR", "1")
 _KNOWN = Path(__file__).with_name("known_failures.txt")
 
 
+# Scheduling over the xdist workers (``--dist loadgroup``, pyproject.toml). A file that
+# computes one whole-table result for all its tests (cached per process) runs on one worker,
+# so the table is compiled once, not once per worker; so do the tests of one constructor
+# row in the checkpoint table (they share that row's compiled step). Tests that take
+# minutes of their own (subprocess runs, whole-table compiles) are sent first, so that no
+# worker starts one of them when the others are done.
+_WHOLE_TABLE_FILES = ("test_complex.py", "test_state_dtype.py", "test_precision.py")
+_ROW_GROUPED_FILES = ("test_checkpoint_table.py",)
+_LONG_FIRST = (
+    "tests/test_demo.py::test_smoke_run",
+    "tests/test_complex.py",
+    "tests/test_multiprocess.py",
+    "tests/test_sharding.py::test_sharding_checks_on_eight_simulated_devices",
+    "tests/test_notebooks.py::test_notebook_runs",
+    "tests/test_state_dtype.py",
+    "tests/test_doctests.py",
+    "tests/test_precision.py",
+)
+
+
+def _schedule(items):
+    for item in items:
+        file = item.path.name
+        callspec = getattr(item, "callspec", None)
+        row_id = callspec.params.get("row_id") if callspec is not None else None
+        if file in _WHOLE_TABLE_FILES:
+            item.add_marker(pytest.mark.xdist_group(file))
+        elif file in _ROW_GROUPED_FILES and row_id is not None:
+            item.add_marker(pytest.mark.xdist_group(f"{file}:{row_id}"))
+
+    def rank(item):
+        for i, prefix in enumerate(_LONG_FIRST):
+            if item.nodeid.startswith(prefix):
+                return i
+        return len(_LONG_FIRST)
+
+    items.sort(key=rank)  # stable: collection order within each rank
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
+    _schedule(items)
     if not _KNOWN.exists():
         return
     reasons = {}

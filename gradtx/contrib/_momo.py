@@ -59,6 +59,13 @@ def _check_args(name: str, updates: Any, params: Any, value: Any, like: Any) -> 
     return value
 
 
+def _init_scalars(params: Any, lower_bound: Any) -> dict[str, jax.Array]:
+    """The scalar fields both states start with: ``barf``, ``gamma``, ``lb``, ``count``."""
+    dtype = lowest_dtype(params)
+    return dict(barf=jnp.zeros([], dtype), gamma=jnp.zeros([], dtype),
+                lb=jnp.asarray(lower_bound, dtype), count=zero_count())  # fmt: skip
+
+
 def _polyak_step(alpha, wd, bc1, barf, gamma, iprod, norm, state_lb, *, adapt_lower_bound,
                  lower_bound, authors_convention):  # fmt: skip
     r"""MoMo's (and MoMo-Adam's, with the bias correction ``bc1`` = :math:`\rho_k`; 1 for
@@ -156,14 +163,7 @@ def momo(
     _checks.learning_rate("learning_rate", learning_rate)
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
-        return MomoState(
-            exp_avg=state_like(params, MOMENT),
-            barf=jnp.zeros([], dtype),
-            gamma=jnp.zeros([], dtype),
-            lb=jnp.asarray(lower_bound, dtype),
-            count=zero_count(),
-        )
+        return MomoState(exp_avg=state_like(params, MOMENT), **_init_scalars(params, lower_bound))
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
@@ -275,14 +275,10 @@ def momo_adam(
     _checks.learning_rate("learning_rate", learning_rate)
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
         return MomoAdamState(
             exp_avg=state_like(params, MOMENT),
             exp_avg_sq=state_like(params, SQUARED),
-            barf=jnp.zeros([], dtype),
-            gamma=jnp.zeros([], dtype),
-            lb=jnp.asarray(lower_bound, dtype),
-            count=zero_count(),
+            **_init_scalars(params, lower_bound),
         )
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):

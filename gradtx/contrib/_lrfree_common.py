@@ -14,13 +14,16 @@ import jax.numpy as jnp
 
 from gradtx.tree._core import (
     MOMENT,
+    SQUARED,
     check_same_tree,
     check_updates,
     compute_dtype,
     real_dtype,
     safe_increment,
     state_dtype,
+    state_like,
     sum_of_squares,
+    zero_count,
 )
 
 
@@ -81,6 +84,22 @@ def check_update_args(name: str, updates: Any, params: Any, like: Any) -> None:
         raise ValueError(f"{name} needs the params: call update(updates, state, params)")
     check_updates(updates, like)
     check_same_tree(params, like, what="params")
+
+
+def d_adapt_fields(params: Any, estim_lr0: Any) -> dict[str, Any]:
+    """The fields Prodigy's and D-Adaptation's states share, at init: the moments
+    ``exp_avg``, ``exp_avg_sq`` and ``grad_sum`` (0, the state policy's dtypes), the
+    estimate ``estim_lr`` = ``estim_lr0`` and ``numerator_weighted`` = 0 (the params'
+    lowest real dtype), ``count`` = 0."""
+    dtype = lowest_dtype(params)
+    return dict(
+        exp_avg=state_like(params, MOMENT),
+        exp_avg_sq=state_like(params, SQUARED),
+        grad_sum=state_like(params, MOMENT),
+        estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
+        numerator_weighted=jnp.zeros([], dtype=dtype),
+        count=zero_count(),
+    )
 
 
 def scaled_estimate(

@@ -12,22 +12,14 @@ from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
 from gradtx.contrib._lrfree_common import (
     check_update_args,
+    d_adapt_fields,
     grown_estimate,
     l1_norm,
-    lowest_dtype,
     param_copy,
     real_vdot,
     scaled_estimate,
 )
-from gradtx.tree._core import (
-    MOMENT,
-    SQUARED,
-    abs_sq,
-    compute_dtype,
-    map_outputs,
-    state_like,
-    zero_count,
-)
+from gradtx.tree._core import abs_sq, compute_dtype, map_outputs
 
 
 class ProdigyState(NamedTuple):
@@ -139,16 +131,7 @@ def prodigy(
     _checks.learning_rate("learning_rate", learning_rate)
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
-        return ProdigyState(
-            exp_avg=state_like(params, MOMENT),
-            exp_avg_sq=state_like(params, SQUARED),
-            grad_sum=state_like(params, MOMENT),
-            params0=param_copy(params),
-            estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
-            numerator_weighted=jnp.zeros([], dtype=dtype),
-            count=zero_count(),
-        )
+        return ProdigyState(params0=param_copy(params), **d_adapt_fields(params, estim_lr0))
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args

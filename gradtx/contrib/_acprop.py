@@ -11,9 +11,9 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _checks
-from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
-from gradtx.transforms import ScaleByBeliefState, add_decayed_weights, scale_by_learning_rate
+from gradtx.base import GradientTransformation, ScalarOrSchedule
+from gradtx.contrib._chains import check_adam_like, decoupled_decay_chain
+from gradtx.transforms import ScaleByBeliefState
 from gradtx.tree._core import (
     MOMENT,
     SQUARED,
@@ -84,11 +84,7 @@ def scale_by_acprop(
         >>> u.tolist()  # the first step is the gradient
         [1.0, -2.0]
     """
-    _checks.decay_rate("b1", b1)
-    _checks.decay_rate("b2", b2)
-    _checks.non_negative("eps", eps)
-    _checks.non_negative("eps_root", eps_root)
-    _checks.nonzero_denominator("ACProp", eps=eps, eps_root=eps_root)
+    check_adam_like("ACProp", b1, b2, eps, eps_root)
 
     def init_fn(params):
         return ScaleByBeliefState(
@@ -169,12 +165,10 @@ def acprop(
         >>> print(f"{float(f(params)):.2f}")
         12.95
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
+    return decoupled_decay_chain(
         scale_by_acprop(b1, b2, eps, eps_root, residual_of_new_mean=residual_of_new_mean),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+        learning_rate, weight_decay, mask,
+    )  # fmt: skip
 
 
 __all__ = ["acprop", "scale_by_acprop"]

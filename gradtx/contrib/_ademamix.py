@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
-from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.base import GradientTransformation, ScalarOrSchedule
+from gradtx.contrib._chains import check_adam_like, decoupled_decay_chain
 from gradtx.tree._core import (
     MOMENT,
     SQUARED,
@@ -48,14 +48,6 @@ class ScaleBySimplifiedAdEMAMixState(NamedTuple):
 
 def _at(value: Any, count: jax.Array) -> Any:
     return value(count) if callable(value) else value
-
-
-def _check_common(name, b1, b2, eps, eps_root) -> None:
-    _checks.decay_rate("b1", b1)
-    _checks.decay_rate("b2", b2)
-    _checks.non_negative("eps", eps)
-    _checks.non_negative("eps_root", eps_root)
-    _checks.nonzero_denominator(name, eps=eps, eps_root=eps_root)
 
 
 def scale_by_ademamix(
@@ -113,7 +105,7 @@ def scale_by_ademamix(
         >>> [round(x, 4) for x in u.tolist()]  # sign(g) (1 + alpha (1 - b3))
         [1.0006, -1.0006]
     """
-    _check_common("AdEMAMix", b1, b2, eps, eps_root)
+    check_adam_like("AdEMAMix", b1, b2, eps, eps_root)
     if not callable(b3):
         _checks.decay_rate("b3", b3)
     if not callable(alpha):
@@ -209,12 +201,10 @@ def ademamix(
         >>> print(f"{float(f(params)):.2E}")
         1.34E+01
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
+    return decoupled_decay_chain(
         scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+        learning_rate, weight_decay, mask,
+    )  # fmt: skip
 
 
 def scale_by_simplified_ademamix(
@@ -262,7 +252,7 @@ def scale_by_simplified_ademamix(
         >>> [round(x, 4) for x in u.tolist()]
         [1.0, -1.0]
     """
-    _check_common("simplified AdEMAMix", b1, b2, eps, eps_root)
+    check_adam_like("simplified AdEMAMix", b1, b2, eps, eps_root)
     if not callable(alpha):
         _checks.non_negative("alpha", alpha)
 
@@ -343,12 +333,10 @@ def simplified_ademamix(
         >>> print(f"{float(f(params)):.2E}")
         1.23E+01
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
+    return decoupled_decay_chain(
         scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+        learning_rate, weight_decay, mask,
+    )  # fmt: skip
 
 
 __all__ = [

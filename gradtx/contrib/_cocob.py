@@ -10,10 +10,10 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, chain
-from gradtx.contrib._lrfree_common import param_copy
+from gradtx.contrib._lrfree_common import check_update_args, param_copy
 from gradtx.transforms._modifiers import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
-from gradtx.tree._core import MOMENT, check_same_tree, check_updates, map_outputs, state_like
+from gradtx.tree._core import MOMENT, map_outputs, state_like
 
 
 class COCOBState(NamedTuple):
@@ -76,10 +76,7 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> GradientTransformatio
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("cocob needs the params: call update(updates, state, params)")
-        check_updates(updates, state.scale)
-        check_same_tree(params, state.scale, what="params")
+        check_update_args("cocob", updates, params, state.scale)
 
         def one(g, p, p0, c, scale, sub, reward):
             scale = jnp.maximum(scale, jnp.abs(g)).astype(scale.dtype)

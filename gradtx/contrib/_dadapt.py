@@ -10,17 +10,15 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
-from gradtx.contrib._lrfree_common import l1_norm, lowest_dtype, real_vdot
-from gradtx.tree._core import (
-    MOMENT,
-    SQUARED,
-    abs_sq,
-    check_updates,
-    compute_dtype,
-    map_outputs,
-    safe_increment,
-    state_like,
+from gradtx.contrib._lrfree_common import (
+    check_update_args,
+    d_adapt_fields,
+    grown_estimate,
+    l1_norm,
+    real_vdot,
+    scaled_estimate,
 )
+from gradtx.tree._core import abs_sq, compute_dtype, map_outputs
 
 
 class DAdaptAdamWState(NamedTuple):
@@ -113,31 +111,15 @@ def dadapt_adamw(
     sb2 = beta2**0.5
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
-        return DAdaptAdamWState(
-            exp_avg=state_like(params, MOMENT),
-            exp_avg_sq=state_like(params, SQUARED),
-            grad_sum=state_like(params, MOMENT),
-            estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
-            numerator_weighted=jnp.zeros([], dtype=dtype),
-            count=jnp.zeros([], jnp.int32),
-        )
+        return DAdaptAdamWState(**d_adapt_fields(params, estim_lr0))
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "dadapt_adamw needs the params: call update(updates, state, params)"
-            )
-        check_updates(updates, state.exp_avg)
-        check_updates(params, state.exp_avg)
-        count_inc = safe_increment(state.count)
-        sched = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        check_update_args("dadapt_adamw", updates, params, state.exp_avg)
         d = state.estim_lr
-        bc = 1.0
-        if use_bias_correction:
-            bc = ((1 - beta2**count_inc) ** 0.5) / (1 - beta1**count_inc)
-        dlr = jnp.asarray(d * sched * bc).astype(state.numerator_weighted.dtype)
+        dlr, count_inc = scaled_estimate(
+            d, learning_rate, state.count, (beta1, beta2), use_bias_correction
+        )
 
         def weighted(s, eas):
             return (s / (jnp.sqrt(eas) + eps),)
@@ -156,12 +138,10 @@ def dadapt_adamw(
             moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum,
             empty=(updates, updates, updates),
         )
-        l1 = l1_norm(grad_sum)
         numerator = (sb2 * state.numerator_weighted + (1 - sb2) * dlr * numerator_acum).astype(
             d.dtype
         )
-        estimate = numerator / ((1 - sb2) * jnp.where(l1 > 0, l1, 1.0))
-        new_d = jnp.where(l1 > 0, jnp.maximum(d, estimate), d).astype(d.dtype)
+        new_d = grown_estimate(d, numerator, l1_norm(grad_sum), scale=1 - sb2)
 
         def step(ea, eas, p):
             u = -weight_decay * dlr * p - ea / (jnp.sqrt(eas) + eps)

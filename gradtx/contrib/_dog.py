@@ -15,10 +15,9 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, chain, identity
-from gradtx.contrib._lrfree_common import lowest_dtype, param_copy, sq_norm
+from gradtx.contrib._lrfree_common import check_update_args, lowest_dtype, param_copy, sq_norm
 from gradtx.transforms._modifiers import add_decayed_weights
 from gradtx.transforms._scaling import scale_by_learning_rate
-from gradtx.tree._core import check_same_tree, check_updates
 
 _INIT_STEP_TYPES = ("distance", "learning_rate", "heuristic")
 
@@ -42,6 +41,19 @@ class DoWGState(NamedTuple):
 
 def _sq_dist(params: Any, init_params: Any) -> jax.Array:
     return sq_norm(jax.tree.map(lambda p0, p: p0 - p, init_params, params))
+
+
+def _optimizer(
+    scaling: GradientTransformation, learning_rate: Any, weight_decay: Any, mask: Any
+) -> GradientTransformation:
+    """optax.contrib's chain for DoG and DoWG: coupled weight decay (none for ``None``),
+    the scaling, the learning rate."""
+    _checks.learning_rate("learning_rate", learning_rate)
+    return chain(
+        add_decayed_weights(weight_decay, mask) if weight_decay is not None else identity(),
+        scaling,
+        scale_by_learning_rate(learning_rate),
+    )
 
 
 def scale_by_dog(init_step: tuple[str, Any], eps: Any = 1e-8) -> GradientTransformation:
@@ -77,10 +89,7 @@ def scale_by_dog(init_step: tuple[str, Any], eps: Any = 1e-8) -> GradientTransfo
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("dog needs the params: call update(updates, state, params)")
-        check_updates(updates, state.init_params)
-        check_same_tree(params, state.init_params, what="params")
+        check_update_args("dog", updates, params, state.init_params)
         dtype = state.max_dist.dtype
         max_dist = jnp.maximum(state.max_dist, jnp.sqrt(_sq_dist(params, state.init_params)))
         sum_sq = state.sum_sq_norm_grads + sq_norm(updates)
@@ -174,12 +183,7 @@ def dog(
     Dynamic Step Size Schedule*, ICML 2023 (arXiv:2302.12022); formll/dog;
     optax.contrib ``dog``.
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
-        add_decayed_weights(weight_decay, mask) if weight_decay is not None else identity(),
-        scale_by_dog(init_step, eps),
-        scale_by_learning_rate(learning_rate),
-    )
+    return _optimizer(scale_by_dog(init_step, eps), learning_rate, weight_decay, mask)
 
 
 def scale_by_dowg(
@@ -210,10 +214,7 @@ def scale_by_dowg(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("dowg needs the params: call update(updates, state, params)")
-        check_updates(updates, state.init_params)
-        check_same_tree(params, state.init_params, what="params")
+        check_update_args("dowg", updates, params, state.init_params)
         dtype = state.estim_sq_dist.dtype
         estim = jnp.maximum(state.estim_sq_dist, _sq_dist(params, state.init_params))
         weighted = estim * sq_norm(updates) + state.weighted_sq_norm_grads
@@ -278,12 +279,7 @@ def dowg(
     Parameter-Free Gradient Descent Method*, NeurIPS 2023 (arXiv:2305.16284);
     optax.contrib ``dowg``.
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
-        add_decayed_weights(weight_decay, mask) if weight_decay is not None else identity(),
-        scale_by_dowg(init_estim_sq_dist, eps),
-        scale_by_learning_rate(learning_rate),
-    )
+    return _optimizer(scale_by_dowg(init_estim_sq_dist, eps), learning_rate, weight_decay, mask)
 
 
 __all__ = ["DoGState", "DoWGState", "dog", "dowg"]

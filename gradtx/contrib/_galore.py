@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
-from gradtx.transforms import add_decayed_weights, scale_by_adam, scale_by_learning_rate
+from gradtx.base import GradientTransformation, ScalarOrSchedule
+from gradtx.contrib._chains import decoupled_decay_chain
+from gradtx.transforms import scale_by_adam
 from gradtx.tree._core import MOMENT, safe_increment, state_dtype, zero_count
 
 
@@ -278,12 +279,10 @@ def galore(
         >>> jax.tree.map(jnp.shape, state[0].base_optimizer_state.mu)  # Adam's moments
         {'b': (3,), 'w': (1, 3)}
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
+    return decoupled_decay_chain(
         scale_by_galore(rank, update_proj_gap, scale, base_optimizer, weight_dimension_numbers),
-        add_decayed_weights(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
-    )
+        learning_rate, weight_decay, mask,
+    )  # fmt: skip
 
 
 __all__ = ["GaLoreDimensionNumbers", "GaLoreState", "galore", "scale_by_galore"]

@@ -13,16 +13,14 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformation, ScalarOrSchedule, chain
+from gradtx.contrib._lrfree_common import check_update_args, param_copy
 from gradtx.transforms import add_decayed_weights
 from gradtx.tree._core import (
     MOMENT,
     SQUARED,
-    check_same_tree,
-    check_updates,
     compute_dtype,
     map_outputs,
     safe_increment,
-    state_dtype,
     state_like,
     zero_count,
 )
@@ -95,19 +93,12 @@ def scale_by_madgrad(
             grad_sum_sq=state_like(params, SQUARED),
             s=state_like(params, MOMENT),
             # a copy (donating params must not free it), float32 for float16 params
-            x0=jax.tree.map(
-                lambda p: jnp.array(p, dtype=state_dtype(jnp.result_type(p), MOMENT), copy=True),
-                params,
-            ),
+            x0=param_copy(params),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("scale_by_madgrad needs params: call update(updates, state, "
-                             "params)")
-        check_updates(updates, state.s)
-        check_same_tree(params, state.x0, what="params", against="state")
+        check_update_args("scale_by_madgrad", updates, params, state.x0)
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
         lamb = (lr + eps) * jnp.sqrt(state.count.astype(jnp.float32) + 1)
 

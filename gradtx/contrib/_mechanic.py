@@ -10,8 +10,14 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs, _with_extra_args
-from gradtx.contrib._lrfree_common import lowest_dtype, param_copy, real_vdot, sq_norm
-from gradtx.tree._core import check_same_tree, check_updates, safe_increment
+from gradtx.contrib._lrfree_common import (
+    check_update_args,
+    lowest_dtype,
+    param_copy,
+    real_vdot,
+    sq_norm,
+)
+from gradtx.tree._core import safe_increment, zero_count
 
 
 class MechanicState(NamedTuple):
@@ -107,7 +113,7 @@ def mechanize(
         dtype = lowest_dtype(params)
         return MechanicState(
             base_optimizer_state=base_optimizer.init(params),
-            count=jnp.zeros([], jnp.int32),
+            count=zero_count(),
             r=jnp.zeros([num_betas], dtype),
             m=jnp.zeros([num_betas], dtype),
             v=jnp.zeros([num_betas], dtype),
@@ -116,10 +122,7 @@ def mechanize(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        if params is None:
-            raise ValueError("mechanize needs the params: call update(updates, state, params)")
-        check_updates(updates, state.x0)
-        check_same_tree(params, state.x0, what="params")
+        check_update_args("mechanize", updates, params, state.x0)
         dtype = state.s.dtype
         neg_updates, base_state = base_optimizer.update(
             updates, state.base_optimizer_state, params, **extra_args

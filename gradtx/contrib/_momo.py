@@ -12,17 +12,16 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
-from gradtx.contrib._lrfree_common import lowest_dtype, real_vdot, sq_norm
+from gradtx.contrib._lrfree_common import check_update_args, lowest_dtype, real_vdot, sq_norm
 from gradtx.tree._core import (
     MOMENT,
     SQUARED,
     abs_sq,
-    check_same_tree,
-    check_updates,
     compute_dtype,
     map_outputs,
     safe_increment,
     state_like,
+    zero_count,
 )
 
 # optax's threshold for a vanishing momentum norm: Python float's (float64) epsilon
@@ -50,7 +49,9 @@ class MomoAdamState(NamedTuple):
     count: jax.Array  # shape=(), dtype=int32: the number of updates so far
 
 
-def _value(value: Any, name: str) -> Any:
+def _check_args(name: str, updates: Any, params: Any, value: Any, like: Any) -> Any:
+    """``update``'s argument check (see ``check_update_args``), and the loss ``value``."""
+    check_update_args(name, updates, params, like)
     if value is None:
         raise ValueError(
             f"{name} needs the loss: call update(grads, state, params, value=loss)"
@@ -58,13 +59,33 @@ def _value(value: Any, name: str) -> Any:
     return value
 
 
-def _lower_bound(adapt, cap, lb, scale, wd_factor, lower_bound):
-    """The reset of the lower bound (``adapt_lower_bound``): halve the cap when it is
-    below the current bound."""
-    if not adapt:
-        return lb
-    return jnp.where(cap < wd_factor * scale * lb,
-                     jnp.maximum(cap / (2 * scale * wd_factor), lower_bound), lb)  # fmt: skip
+def _init_scalars(params: Any, lower_bound: Any) -> dict[str, jax.Array]:
+    """The scalar fields both states start with: ``barf``, ``gamma``, ``lb``, ``count``."""
+    dtype = lowest_dtype(params)
+    return dict(barf=jnp.zeros([], dtype), gamma=jnp.zeros([], dtype),
+                lb=jnp.asarray(lower_bound, dtype), count=zero_count())  # fmt: skip
+
+
+def _polyak_step(alpha, wd, bc1, barf, gamma, iprod, norm, state_lb, *, adapt_lower_bound,
+                 lower_bound, authors_convention):  # fmt: skip
+    r"""MoMo's (and MoMo-Adam's, with the bias correction ``bc1`` = :math:`\rho_k`; 1 for
+    MoMo) step size :math:`\tau_k`, capped at :math:`\alpha_k / \rho_k`, with ``wd`` =
+    :math:`1 + \alpha_k\lambda`. Returns the factor of the direction (:math:`\tau_k`, or
+    :math:`\tau_k / (1 + \alpha_k\lambda)` in the authors' convention) and the next
+    lower bound."""
+    lb = state_lb
+    if adapt_lower_bound:  # the reset: halve the cap when it is below the current bound
+        cap = wd * (barf - gamma) + iprod
+        lb = jnp.where(cap < wd * bc1 * lb, jnp.maximum(cap / (2 * bc1 * wd), lower_bound), lb)
+    t1 = jnp.maximum(wd * (barf - bc1 * lb - gamma) + iprod, 0.0) / norm
+    t1 = jnp.where(norm <= _TINY, 0.0, t1)
+    tau = jnp.minimum(alpha / bc1, t1)
+    step = tau / wd if authors_convention else tau
+    if adapt_lower_bound:
+        new_lb = jnp.maximum(((barf + iprod - gamma) - 0.5 * tau * norm) / bc1, lower_bound)
+    else:
+        new_lb = state_lb
+    return step, new_lb
 
 
 def momo(
@@ -142,22 +163,11 @@ def momo(
     _checks.learning_rate("learning_rate", learning_rate)
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
-        return MomoState(
-            exp_avg=state_like(params, MOMENT),
-            barf=jnp.zeros([], dtype),
-            gamma=jnp.zeros([], dtype),
-            lb=jnp.asarray(lower_bound, dtype),
-            count=jnp.zeros([], jnp.int32),
-        )
+        return MomoState(exp_avg=state_like(params, MOMENT), **_init_scalars(params, lower_bound))
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("momo needs the params: call update(updates, state, params)")
-        value = _value(value, "momo")
-        check_updates(updates, state.exp_avg)
-        check_same_tree(params, state.exp_avg, what="params")
+        value = _check_args("momo", updates, params, value, state.exp_avg)
         dtype = state.barf.dtype
         bt = jnp.where(state.count == 0, 0.0, beta)
         barf = bt * state.barf + (1 - bt) * jnp.asarray(value, dtype)
@@ -169,22 +179,17 @@ def momo(
         iprod = real_vdot(exp_avg, params)
         alpha = learning_rate(state.count) if callable(learning_rate) else learning_rate
         wd = 1 + alpha * weight_decay
-        cap = wd * (barf - gamma) + iprod
-        lb = _lower_bound(adapt_lower_bound, cap, state.lb, 1.0, wd, lower_bound)
-        t1 = jnp.maximum(wd * (barf - lb - gamma) + iprod, 0.0) / norm
-        t1 = jnp.where(norm <= _TINY, 0.0, t1)
-        tau = jnp.minimum(alpha, t1)
-        step = tau / wd if authors_convention else tau
+        step, new_lb = _polyak_step(
+            alpha, wd, 1.0, barf, gamma, iprod, norm, state.lb,
+            adapt_lower_bound=adapt_lower_bound, lower_bound=lower_bound,
+            authors_convention=authors_convention,
+        )  # fmt: skip
         new_updates = jax.tree.map(
             lambda ea, p: (-(alpha * weight_decay) / wd * p - step * ea).astype(
                 jnp.result_type(p)
             ),
             exp_avg, params,
         )  # fmt: skip
-        if adapt_lower_bound:
-            new_lb = jnp.maximum((barf + iprod - gamma) - 0.5 * tau * norm, lower_bound)
-        else:
-            new_lb = state.lb
         return new_updates, MomoState(
             exp_avg=exp_avg,
             barf=barf.astype(dtype),
@@ -270,25 +275,15 @@ def momo_adam(
     _checks.learning_rate("learning_rate", learning_rate)
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
         return MomoAdamState(
             exp_avg=state_like(params, MOMENT),
             exp_avg_sq=state_like(params, SQUARED),
-            barf=jnp.zeros([], dtype),
-            gamma=jnp.zeros([], dtype),
-            lb=jnp.asarray(lower_bound, dtype),
-            count=jnp.zeros([], jnp.int32),
+            **_init_scalars(params, lower_bound),
         )
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "momo_adam needs the params: call update(updates, state, params)"
-            )
-        value = _value(value, "momo_adam")
-        check_updates(updates, state.exp_avg)
-        check_same_tree(params, state.exp_avg, what="params")
+        value = _check_args("momo_adam", updates, params, value, state.exp_avg)
         dtype = state.barf.dtype
         count_inc = safe_increment(state.count)
         barf = b1 * state.barf + (1 - b1) * jnp.asarray(value, dtype)
@@ -310,22 +305,17 @@ def momo_adam(
         iprod = real_vdot(exp_avg, params)
         alpha = learning_rate(state.count) if callable(learning_rate) else learning_rate
         wd = 1 + alpha * weight_decay
-        cap = wd * (barf - gamma) + iprod
-        lb = _lower_bound(adapt_lower_bound, cap, state.lb, bc1, wd, lower_bound)
-        t1 = jnp.maximum(wd * (barf - bc1 * lb - gamma) + iprod, 0.0) / norm
-        t1 = jnp.where(norm <= _TINY, 0.0, t1)
-        tau = jnp.minimum(alpha / bc1, t1)
-        step = tau / wd if authors_convention else tau
+        step, new_lb = _polyak_step(
+            alpha, wd, bc1, barf, gamma, iprod, norm, state.lb,
+            adapt_lower_bound=adapt_lower_bound, lower_bound=lower_bound,
+            authors_convention=authors_convention,
+        )  # fmt: skip
 
         def apply(w, p):
             u = -(alpha * weight_decay) / wd * p - step * w
             return (u.astype(jnp.result_type(p)),)
 
         (new_updates,) = map_outputs(apply, weighted, params, empty=(updates,))
-        if adapt_lower_bound:
-            new_lb = jnp.maximum(((barf + iprod - gamma) - 0.5 * tau * norm) / bc1, lower_bound)
-        else:
-            new_lb = state.lb
         return new_updates, MomoAdamState(
             exp_avg=exp_avg,
             exp_avg_sq=exp_avg_sq,

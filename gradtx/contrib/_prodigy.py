@@ -10,18 +10,16 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx.base import GradientTransformationExtraArgs
-from gradtx.contrib._lrfree_common import l1_norm, lowest_dtype, param_copy, real_vdot
-from gradtx.tree._core import (
-    MOMENT,
-    SQUARED,
-    abs_sq,
-    check_same_tree,
-    check_updates,
-    compute_dtype,
-    map_outputs,
-    safe_increment,
-    state_like,
+from gradtx.contrib._lrfree_common import (
+    check_update_args,
+    d_adapt_fields,
+    grown_estimate,
+    l1_norm,
+    param_copy,
+    real_vdot,
+    scaled_estimate,
 )
+from gradtx.tree._core import abs_sq, compute_dtype, map_outputs
 
 
 class ProdigyState(NamedTuple):
@@ -133,31 +131,15 @@ def prodigy(
     _checks.learning_rate("learning_rate", learning_rate)
 
     def init_fn(params):
-        dtype = lowest_dtype(params)
-        return ProdigyState(
-            exp_avg=state_like(params, MOMENT),
-            exp_avg_sq=state_like(params, SQUARED),
-            grad_sum=state_like(params, MOMENT),
-            params0=param_copy(params),
-            estim_lr=jnp.asarray(estim_lr0, dtype=dtype),
-            numerator_weighted=jnp.zeros([], dtype=dtype),
-            count=jnp.zeros([], jnp.int32),
-        )
+        return ProdigyState(params0=param_copy(params), **d_adapt_fields(params, estim_lr0))
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("prodigy needs the params: call update(updates, state, params)")
-        check_updates(updates, state.exp_avg)
-        check_same_tree(params, state.params0, what="params")
-        count_inc = safe_increment(state.count)
-        sched = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        check_update_args("prodigy", updates, params, state.params0)
         d = state.estim_lr
-        if use_bias_correction:
-            bc = ((1 - beta2**count_inc) ** 0.5) / (1 - beta1**count_inc)
-        else:
-            bc = 1.0
-        dlr = jnp.asarray(d * sched * bc, dtype=d.dtype)
+        dlr, count_inc = scaled_estimate(
+            d, learning_rate, state.count, (beta1, beta2), use_bias_correction
+        )
         s_rate = d if safeguard_warmup else dlr
 
         def moments(g, ea, eas, s):
@@ -176,9 +158,7 @@ def prodigy(
             updates, diff
         )
         numerator = numerator.astype(d.dtype)
-        denominator = l1_norm(grad_sum)
-        estimate = estim_lr_coef * numerator / jnp.where(denominator > 0, denominator, 1.0)
-        new_d = jnp.where(denominator > 0, jnp.maximum(d, estimate), d).astype(d.dtype)
+        new_d = grown_estimate(d, estim_lr_coef * numerator, l1_norm(grad_sum))
 
         def step(ea, eas, p):
             u = -weight_decay * dlr * p - dlr * ea / (jnp.sqrt(eas) + new_d * eps)

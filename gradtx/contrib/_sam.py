@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.base import GradientTransformationExtraArgs, apply_updates
-from gradtx.tree._core import MOMENT, state_dtype
+from gradtx.tree._core import MOMENT, state_dtype, zero_count
 
 
 class SAMState(NamedTuple):
@@ -121,7 +121,7 @@ def sam(
 
     def init_fn(params):
         return SAMState(
-            steps_since_sync=jnp.zeros([], jnp.int32),
+            steps_since_sync=zero_count(),
             opt_state=optimizer.init(params),
             adv_state=adv_optimizer.init(params),
             # a copy of the params (donating them must not free the cache), float32 for
@@ -176,7 +176,7 @@ def sam(
             adv_state = adv_optimizer.init(params)
         new_updates, opt_state = optimizer.update(adv_updates, state.opt_state, params)
         return new_updates, SAMState(
-            steps_since_sync=jnp.zeros([], jnp.int32),
+            steps_since_sync=zero_count(),
             opt_state=opt_state,
             adv_state=adv_state,
             cache=None,

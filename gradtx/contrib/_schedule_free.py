@@ -395,28 +395,20 @@ def schedule_free_adamw(
     _checks.learning_rate("learning_rate", learning_rate)
     _checks.decay_rate("b2", b2)
     _checks.non_negative("eps", eps)
-    lr = _warmup(learning_rate, warmup_steps)
-    if authors_convention:
+    lr = adam_lr = average_lr = _warmup(learning_rate, warmup_steps)
+    if authors_convention:  # Adam's bias correction in the learning rate
         adam_lr = _shifted(lr, b2)
 
         def average_lr(step):
-            return _shifted(lr, b2)(jnp.asarray(step) - 1)
+            return adam_lr(jnp.asarray(step) - 1)
 
-        optimizer = chain(
-            scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=False),
-            add_decayed_weights(weight_decay),
-            scale_by_learning_rate(adam_lr),
-        )
-        return schedule_free(optimizer, learning_rate=average_lr, b1=b1,
-                             weight_lr_power=weight_lr_power, state_dtype=state_dtype,
-                             r=r)  # fmt: skip
     optimizer = chain(
-        scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),
+        scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=not authors_convention),
         add_decayed_weights(weight_decay),
-        scale_by_learning_rate(lr),
+        scale_by_learning_rate(adam_lr),
     )
-    return schedule_free(optimizer, learning_rate=lr, b1=b1, weight_lr_power=weight_lr_power,
-                         state_dtype=state_dtype, r=r)  # fmt: skip
+    return schedule_free(optimizer, learning_rate=average_lr, b1=b1,
+                         weight_lr_power=weight_lr_power, state_dtype=state_dtype, r=r)  # fmt: skip
 
 
 __all__ = [

@@ -22,10 +22,9 @@ from gradtx.base import (
     GradientTransformation,
     GradientTransformationExtraArgs,
     ScalarOrSchedule,
-    chain,
     with_extra_args_support,
 )
-from gradtx.transforms import add_decayed_weights, scale_by_learning_rate
+from gradtx.contrib._chains import decoupled_decay_chain
 from gradtx.tree._core import (
     MOMENT,
     bias_correction,
@@ -364,13 +363,11 @@ def sophia(
         >>> print(f"{float(loss_fn(params, (X, y))):.2f}")
         0.05
     """
-    _checks.learning_rate("learning_rate", learning_rate)
-    return chain(
+    return decoupled_decay_chain(
         scale_by_sophia(b1, b2, eps, gamma, clip_threshold, update_interval,
                         hessian_diagonal_fn, mu_dtype, verbose, print_win_rate_every_n_steps),
-        add_decayed_weights(weight_decay, weight_decay_mask),
-        scale_by_learning_rate(learning_rate),
-    )
+        learning_rate, weight_decay, weight_decay_mask,
+    )  # fmt: skip
 
 
 __all__ = [

@@ -74,36 +74,28 @@ os.environ.setdefault("GRADTX_NATIVE_WERROR", "1")
 _KNOWN = Path(__file__).with_name("known_failures.txt")
 
 
-# Scheduling over the xdist workers (``--dist loadgroup``, pyproject.toml). A file that
-# computes one whole-table result for all its tests (cached per process) runs on one worker,
-# so the table is compiled once, not once per worker; so do the tests of one constructor
-# row in the checkpoint table (they share that row's compiled step). Tests that take
-# minutes of their own (subprocess runs, whole-table compiles) are sent first, so that no
-# worker starts one of them when the others are done.
-_WHOLE_TABLE_FILES = ("test_complex.py", "test_state_dtype.py", "test_precision.py")
-_ROW_GROUPED_FILES = ("test_checkpoint_table.py",)
+# Scheduling over the xdist workers (``--dist loadfile``, pyproject.toml): each file runs
+# on one worker, so a file that computes one whole-table result for all its tests (cached
+# per process: complex, state_dtype, precision) compiles it once, not once per worker.
+# (``--dist loadgroup`` with per-table groups would balance finer, but pytest 9.2 broke it
+# silently: pytest-xdist issue 1386.) The files with tests that take minutes of their own
+# (subprocess runs, whole-table compiles) are sent first, so that no worker starts one of
+# them when the others are done.
 _LONG_FIRST = (
-    "tests/test_demo.py::test_smoke_run",
     "tests/test_complex.py",
-    "tests/test_multiprocess.py",
-    "tests/test_sharding.py::test_sharding_checks_on_eight_simulated_devices",
-    "tests/test_notebooks.py::test_notebook_runs",
+    "tests/test_demo.py",
     "tests/test_state_dtype.py",
-    "tests/test_doctests.py",
-    "tests/test_precision.py",
+    "tests/test_optimizers_structured.py",
+    "tests/test_notebooks.py",
+    "tests/test_native.py",
+    "tests/test_multiprocess.py",
+    "tests/test_sharding.py",
+    "tests/test_numerics.py",
+    "tests/test_checkpoint_table.py",
 )
 
 
 def _schedule(items):
-    for item in items:
-        file = item.path.name
-        callspec = getattr(item, "callspec", None)
-        row_id = callspec.params.get("row_id") if callspec is not None else None
-        if file in _WHOLE_TABLE_FILES:
-            item.add_marker(pytest.mark.xdist_group(file))
-        elif file in _ROW_GROUPED_FILES and row_id is not None:
-            item.add_marker(pytest.mark.xdist_group(f"{file}:{row_id}"))
-
     def rank(item):
         for i, prefix in enumerate(_LONG_FIRST):
             if item.nodeid.startswith(prefix):
@@ -113,7 +105,6 @@ def _schedule(items):
     items.sort(key=rank)  # stable: collection order within each rank
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     _schedule(items)
     if not _KNOWN.exists():

@@ -79,8 +79,9 @@ _KNOWN = Path(__file__).with_name("known_failures.txt")
 # per process: complex, state_dtype, precision) compiles it once, not once per worker.
 # (``--dist loadgroup`` with per-table groups would balance finer, but pytest 9.2 broke it
 # silently: pytest-xdist issue 1386.) The files with tests that take minutes of their own
-# (subprocess runs, whole-table compiles) are sent first, so that no worker starts one of
-# them when the others are done.
+# (subprocess runs, whole-table compiles) are collected first, meant to start early; the
+# loadfile scheduler does not always follow (the 2026-11-30 run still ran the demo file
+# last, about 2.5 minutes on one worker).
 _LONG_FIRST = (
     "tests/test_complex.py",
     "tests/test_demo.py",

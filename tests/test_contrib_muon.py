@@ -20,6 +20,7 @@ import numpy as np
 import optax
 import optax.contrib
 import pytest
+from _xla import XLA_DEFAULT
 from reference import muon_ref as R
 from reference.harness import assert_close
 
@@ -155,7 +156,7 @@ def _all_runs(module_name: str) -> dict[str, Any]:
     module = {"gradtx": gradtx.contrib, "optax": optax.contrib}[module_name]
     cases = [c for c in CASES + TORCH_CASES if module_name == "gradtx" or c.in_optax]
     runs = [_scan(c.make(module)) for c in cases]
-    outs = jax.jit(lambda: [run() for run in runs])()
+    outs = jax.jit(lambda: [run() for run in runs], compiler_options=XLA_DEFAULT)()
     return {c.id: out for c, out in zip(cases, outs, strict=True)}
 
 

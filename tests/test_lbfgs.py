@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _xla import XLA_DEFAULT
 from absl.testing import parameterized
 from reference import zoom_ref as Z
 
@@ -78,7 +79,8 @@ N_SAME = 13
 def test_lbfgs_on_rosenbrock_equals_optax_reference_and_scipy():
     (xs, etas, trials), (xs_o, etas_o, trials_o) = jax.jit(
         lambda: (_descend(gradtx, gradtx.lbfgs(), N_LBFGS, True),
-                 _descend(optax, optax.lbfgs(), N_LBFGS, True))
+                 _descend(optax, optax.lbfgs(), N_LBFGS, True)),
+        compiler_options=XLA_DEFAULT,  # the trial counts must match: tests/_xla.py
     )()  # fmt: skip
     # optax, step by step: iterates, accepted steps and trial counts
     np.testing.assert_array_equal(trials, trials_o)
@@ -138,7 +140,7 @@ def test_zoom_search_with_sgd_equals_optax_and_reference(kwargs):
         return _descend(m, tx, 40, reuse=False)
 
     (xs, etas, trials), (xs_o, etas_o, trials_o) = jax.jit(
-        lambda: (run(gradtx), run(optax)))()  # fmt: skip
+        lambda: (run(gradtx), run(optax)), compiler_options=XLA_DEFAULT)()  # fmt: skip
     assert int(np.max(trials)) >= 5  # the zoom phase was exercised
     np.testing.assert_array_equal(trials, trials_o)
     np.testing.assert_allclose(etas, etas_o, rtol=1e-5)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _xla import XLA_DEFAULT
 from absl.testing import parameterized
 from reference import optimizers14b_ref as R
 from reference.harness import assert_close, decay_schedule, run_reference, run_scan, step_fn
@@ -465,7 +466,10 @@ class LBFGSTest(parameterized.TestCase):
 
             return jax.lax.scan(body, (params, tx.init(params)), None, length=n)[1]
 
-        ours, theirs = jax.jit(lambda: (trajectory(gradtx), trajectory(optax)))()
+        # 25 steps of two programs: compiled at XLA's own level (tests/_xla.py)
+        ours, theirs = jax.jit(
+            lambda: (trajectory(gradtx), trajectory(optax)), compiler_options=XLA_DEFAULT
+        )()
         ref = R.Chain(R.ScaleByLBFGS(memory_size, scale_init), Scale(-lr))
         p = {k: np.asarray(v, np.float64) for k, v in params.items()}
         ref.init(p)

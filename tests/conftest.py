@@ -74,25 +74,29 @@ os.environ.setdefault("GRADTX_NATIVE_WERROR", "1")
 _KNOWN = Path(__file__).with_name("known_failures.txt")
 
 
-# Scheduling over the xdist workers (``--dist loadfile``, pyproject.toml): each file runs
-# on one worker, so a file that computes one whole-table result for all its tests (cached
-# per process: complex, state_dtype, precision) compiles it once, not once per worker.
-# (``--dist loadgroup`` with per-table groups would balance finer, but pytest 9.2 broke it
-# silently: pytest-xdist issue 1386.) The files with tests that take minutes of their own
-# (subprocess runs, whole-table compiles) are collected first, meant to start early; the
-# loadfile scheduler does not always follow (the 2026-11-30 run still ran the demo file
-# last, about 2.5 minutes on one worker).
+# Scheduling over the xdist workers (``--dist loadfile --no-loadscope-reorder``,
+# pyproject.toml): each file runs on one worker, so a file that computes one whole-table
+# result for all its tests (cached per process: complex, state_dtype, precision) compiles
+# it once, not once per worker. (``--dist loadgroup`` with per-table groups would balance
+# finer, but pytest 9.2 broke it silently: pytest-xdist issue 1386.) A worker takes the
+# next file when it has at most 2 tests left, in the order below: the files that cost the
+# most CPU go first (longest first balances the two workers; measured per file, CPU
+# seconds, 2026-11-30), every other file after them in collection order. Without
+# ``--no-loadscope-reorder`` xdist orders files by their number of tests instead, which
+# sent the demo file (4 tests, 2 minutes) last.
 _LONG_FIRST = (
     "tests/test_complex.py",
     "tests/test_demo.py",
-    "tests/test_state_dtype.py",
     "tests/test_optimizers_structured.py",
+    "tests/test_numerics.py",
     "tests/test_notebooks.py",
     "tests/test_native.py",
+    "tests/test_state_dtype.py",
     "tests/test_multiprocess.py",
-    "tests/test_sharding.py",
-    "tests/test_numerics.py",
+    "tests/test_doctests.py",
     "tests/test_checkpoint_table.py",
+    "tests/test_sharding.py",
+    "tests/test_optimizers_elementwise.py",
 )
 
 

@@ -181,7 +181,8 @@ def trainer(
     def run(cfg: Config, hparams: Any, *, epochs: int, bar=None, desc: str = "cnn") -> History:
         num = jax.tree.leaves(hparams)[0].shape[0]
         p0 = init_params(data, cfg.seed)
-        params = jax.tree.map(lambda a: jnp.broadcast_to(a, (num, *a.shape)), p0)
+        # N copies, broadcast in NumPy (no compile per leaf shape and N)
+        params = jax.tree.map(lambda a: np.broadcast_to(np.asarray(a), (num, *a.shape)), p0)
         state = vm_init(hparams, params)
         key = jax.random.key(cfg.seed + 1)
         metrics, first = [], None

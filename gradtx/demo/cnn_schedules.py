@@ -66,20 +66,24 @@ def train_all(cfg: Config, data: _cnn.Data | None = None) -> dict:
     epochs = epochs_for(cfg)
     spe = len(data.y_train) // BATCH_SIZE
     scheds = make_schedules(epochs, spe)
-    branches = [lambda count, s=s: s(count) for s in scheds.values()]
+    # Every schedule as data (a sweep of one, N = 1: its numbers are traced, not folded
+    # into the program as constants), and an index saying which one a run follows.
+    stacked = tuple(gradtx.stack_schedules(s) for s in scheds.values())
 
-    def make_opt(index):
+    def make_opt(hp):
         # SGD with the index-th schedule: one compiled program serves all four (the
-        # schedules differ in kind, so they cannot be stacked and vmapped)
-        return gradtx.sgd(lambda count: jax.lax.switch(index, branches, count))
+        # schedules differ in kind, so they cannot be stacked together and vmapped)
+        index, branches = hp
+        fns = [lambda count, s=s: s(count) for s in branches]
+        return gradtx.sgd(lambda count: jax.lax.switch(index, fns, count))
 
     run = _cnn.trainer(make_opt, data, batch_size=BATCH_SIZE)
     histories = {}
     with progress(cfg, epochs * len(scheds), NAME) as bar:
         for index, label in enumerate(scheds):
             bar.set_postfix_str(label)
-            # a sweep of one (N = 1): a CNN per run, as with separate programs
-            histories[label] = run(cfg, jnp.array([index]), epochs=epochs, bar=bar)
+            hp = (jnp.array([index]), stacked)
+            histories[label] = run(cfg, hp, epochs=epochs, bar=bar)
     return {
         "data": data,
         "epochs": epochs,

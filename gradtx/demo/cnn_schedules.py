@@ -11,11 +11,15 @@ sec. 12.11), SGD without momentum, batch 32, for ``E`` epochs (``E = 30`` with
   (:func:`gradtx.schedules.warmup`, which shifts the cosine: it ends at epoch 25).
 
 The schedules advance every mini-batch step (d2l's step once per epoch). Data: the
-scikit-learn digits (default) or Fashion-MNIST with ``--data-dir``.
+scikit-learn digits (default) or Fashion-MNIST with ``--data-dir``. The four runs share
+one compiled training loop: the schedule is picked by a traced index
+(``jax.lax.switch``), so only its number changes between runs.
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import gradtx
@@ -62,14 +66,24 @@ def train_all(cfg: Config, data: _cnn.Data | None = None) -> dict:
     epochs = epochs_for(cfg)
     spe = len(data.y_train) // BATCH_SIZE
     scheds = make_schedules(epochs, spe)
+    # Every schedule as data (a sweep of one, N = 1: its numbers are traced, not folded
+    # into the program as constants), and an index saying which one a run follows.
+    stacked = tuple(gradtx.stack_schedules(s) for s in scheds.values())
+
+    def make_opt(hp):
+        # SGD with the index-th schedule: one compiled program serves all four (the
+        # schedules differ in kind, so they cannot be stacked together and vmapped)
+        index, branches = hp
+        fns = [lambda count, s=s: s(count) for s in branches]
+        return gradtx.sgd(lambda count: jax.lax.switch(index, fns, count))
+
+    run = _cnn.trainer(make_opt, data, batch_size=BATCH_SIZE)
     histories = {}
     with progress(cfg, epochs * len(scheds), NAME) as bar:
-        for label, sched in scheds.items():
+        for index, label in enumerate(scheds):
             bar.set_postfix_str(label)
-            hp = gradtx.stack_schedules(sched)  # a sweep of one: N = 1
-            histories[label] = _cnn.train(
-                cfg, gradtx.sgd, hp, data, batch_size=BATCH_SIZE, epochs=epochs, bar=bar
-            )
+            hp = (jnp.array([index]), stacked)
+            histories[label] = run(cfg, hp, epochs=epochs, bar=bar)
     return {
         "data": data,
         "epochs": epochs,

@@ -62,20 +62,6 @@ def jax_cache_env() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def smoke_env(jax_cache_env) -> dict[str, str]:
-    """Environment for the smoke-size subprocesses (the demo's smoke run, the notebook
-    kernels): the shared compilation cache, and LLVM at level 0 added to the suite's XLA
-    flags. These runs compile dozens of small programs and run each on a few hundred
-    images, so LLVM's optimisation passes are most of their time: level 0 took the six
-    notebooks from 120 to 71 s of CPU time and the demo's smoke run from 143 to ~110 s
-    (cold cache, 2 cores). They check that every table, row, plot and claim appears,
-    and numbers that level 0 leaves alone (exact arithmetic, two programs agreeing to
-    1e-5)."""
-    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
-    return {**jax_cache_env, "XLA_FLAGS": flags}
-
-
 # The native kernels are built with warnings as errors in the tests (users' lazy builds
 # only warn).
 os.environ.setdefault("GRADTX_NATIVE_WERROR", "1")

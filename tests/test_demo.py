@@ -41,7 +41,7 @@ PNGS = {
 }
 
 
-def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, smoke_env):
+def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, jax_cache_env):
     out = tmp_path / "plots"
     env = {
         **os.environ,
@@ -49,7 +49,7 @@ def test_smoke_run_prints_every_table_and_writes_every_png(tmp_path, smoke_env):
         "MPLBACKEND": "Agg",
         # this checkout's gradtx, not whichever one is installed (the run's cwd is tmp_path)
         "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-        **smoke_env,
+        **jax_cache_env,
     }
     proc = subprocess.run(
         [sys.executable, "-m", "gradtx.demo", "--smoke", "--out", str(out)],

@@ -29,7 +29,7 @@ KERNEL = "gradtx-test-python"
 
 
 @pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory, smoke_env):
+def kernel_env(tmp_path_factory, jax_cache_env):
     """Writes a kernelspec running ``sys.executable -m ipykernel_launcher`` and returns
     the environment that makes Jupyter find it."""
     root = tmp_path_factory.mktemp("jupyter")
@@ -42,7 +42,7 @@ def kernel_env(tmp_path_factory, smoke_env):
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     env = {"JUPYTER_PATH": str(root), "GRADTX_NOTEBOOK_FAST": "1", "JAX_PLATFORMS": "cpu"}
-    env.update(smoke_env)
+    env.update(jax_cache_env)
     return env
 
 

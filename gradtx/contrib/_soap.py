@@ -358,9 +358,12 @@ def soap(
         >>> tx = gradtx.contrib.soap(1e-2)
         >>> state = tx.init(params)
         >>> loss = lambda p: jnp.sum((p["w"] @ jnp.ones(2) - 1.0) ** 2) + jnp.sum(p["b"] ** 2)
-        >>> for _ in range(20):
+        >>> @jax.jit  # one compiled step (eagerly, every op of every step dispatches)
+        ... def step(params, state):
         ...     u, state = tx.update(jax.grad(loss)(params), state, params)
-        ...     params = gradtx.apply_updates(params, u)
+        ...     return gradtx.apply_updates(params, u), state
+        >>> for _ in range(20):
+        ...     params, state = step(params, state)
         >>> bool(loss(params) < 2.5)  # from 3.0
         True
     """

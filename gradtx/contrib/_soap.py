@@ -173,14 +173,15 @@ def scale_by_soap(
     code, github.com/nikhilvyas/SOAP (``soap.py``).
 
     Example:
-        >>> import gradtx, gradtx.contrib, jax.numpy as jnp
+        >>> import gradtx, gradtx.contrib, jax, jax.numpy as jnp
         >>> tx = gradtx.contrib.scale_by_soap()
         >>> w = jnp.zeros((2, 2))
         >>> state = tx.init(w)
-        >>> u, state = tx.update(jnp.array([[1.0, 2.0], [3.0, 4.0]]), state)
+        >>> update = jax.jit(tx.update)  # one compile serves both calls
+        >>> u, state = update(jnp.array([[1.0, 2.0], [3.0, 4.0]]), state)
         >>> float(jnp.abs(u).max())  # the first update only builds the eigenbases
         0.0
-        >>> u, state = tx.update(jnp.array([[1.0, 0.0], [0.5, -1.0]]), state)
+        >>> u, state = update(jnp.array([[1.0, 0.0], [0.5, -1.0]]), state)
         >>> # Adam's first step is +-1 in the eigenbasis, rotated back: RMS 1
         >>> round(float(jnp.sqrt(jnp.mean(u**2))), 4)
         1.0

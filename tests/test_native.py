@@ -57,9 +57,21 @@ def _adam_numpy(p, g_seq, lr_seq, b1, b2, eps, eps_root, count0=0, wd_seq=None):
     return p, m, v
 
 
-def _tree(key, n=1000):
-    k1, k2 = jax.random.split(key)
-    return {"w": jax.random.normal(k1, (n,)), "b": jax.random.normal(k2, (3, 5))}
+def _normal(rng, shape):
+    """Test data made in NumPy: every eager jax.random/jnp op on a new shape is an XLA
+    compile of its own (50 leaves of different sizes cost 35 s of CPU that way)."""
+    return jax.device_put(rng.standard_normal(shape, np.float32))
+
+
+def _tree(seed, n=1000):
+    rng = np.random.default_rng(seed)
+    return {"w": _normal(rng, (n,)), "b": _normal(rng, (3, 5))}
+
+
+def _np_map(fn, tree):
+    """``fn`` on each leaf in NumPy (float32), back as jax arrays: no XLA compile
+    (device_put; jnp.asarray of a NumPy array compiles a ``stage`` program per shape)."""
+    return jax.tree.map(lambda x: jax.device_put(fn(np.asarray(x))), tree)
 
 
 def _close(got, want):
@@ -73,9 +85,11 @@ def _close(got, want):
     jax.tree.map(one, got, want)
 
 
-def _run(step, opt, params, grads_seq, count0=0):
-    params = jax.tree.map(jnp.copy, params)  # the step may donate (consume) its inputs
-    state = opt.init(params)
+def _run(step, opt, params, grads_seq, count0=0, init=None):
+    # the step may donate (consume) its inputs: a copy through the host (jnp.copy would
+    # compile a program per leaf shape)
+    params = jax.tree.map(lambda x: jax.device_put(np.array(x)), params)
+    state = (init or opt.init)(params)
     if count0:
         state = (state[0]._replace(count=jnp.int32(count0)), state[1])
     for g in grads_seq:
@@ -84,15 +98,16 @@ def _run(step, opt, params, grads_seq, count0=0):
 
 
 def _grads(n_steps=4):
-    return [jax.tree.map(lambda x, i=i: 0.3 * jnp.sin(x * (i + 1)), _tree(jax.random.PRNGKey(1)))
-            for i in range(n_steps)]
+    return [_np_map(lambda x, i=i: 0.3 * np.sin(x * (i + 1)), _tree(1)) for i in range(n_steps)]
 
 
-def _ffi_calls(tx, params, grads=None, state=None) -> int:
-    """How many native kernel calls one compiled step of ``tx`` makes."""
+def _ffi_calls(tx, params, grads=None, state=None, step=None) -> int:
+    """How many native kernel calls one compiled step of ``tx`` makes. ``step``: the
+    jitted step to lower (default: a new ``make_step(tx, donate=False)``); pass the one the
+    test then runs, so that its trace and lowering serve the run too."""
     grads = params if grads is None else grads
     state = tx.init(params) if state is None else state
-    step = gradtx.make_step(tx, donate=False)
+    step = gradtx.make_step(tx, donate=False) if step is None else step
     return step.lower(params, grads, state).as_text().count(f"@{_build.TARGET}(")
 
 
@@ -105,7 +120,7 @@ def test_fallback_without_native_matches_pure_jax(monkeypatch):
     """GRADTX_DISABLE_NATIVE=1: no FFI call in the step, the pure-JAX numbers exactly."""
     monkeypatch.setenv("GRADTX_DISABLE_NATIVE", "1")
     opt = gradtx.adam(1e-2)
-    params = _tree(jax.random.PRNGKey(0))
+    params = _tree(0)
     jaxpr = str(jax.make_jaxpr(gradtx.make_step(opt, jit=False))(
         params, params, opt.init(params)))
     assert "ffi_call" not in jaxpr
@@ -137,12 +152,13 @@ def test_fallbacks_run_the_pure_jax_step(kernel, name):
     """What the kernel does not cover runs the pure-JAX step, with its exact numbers, and
     ``gradtx.native.explain`` says why."""
     tx, change, reason = FALLBACKS[name]
-    params = _tree(jax.random.PRNGKey(0))
+    params = _tree(0)
     params = change(params) if change else params
     assert reason in native.explain(tx, params), native.explain(tx, params)
-    assert _ffi_calls(tx, params) == 0
+    step = gradtx.make_step(tx, donate=False)
+    assert _ffi_calls(tx, params, step=step) == 0
     grads = [jax.tree.map(lambda g, p: g.astype(p.dtype), g, params) for g in _grads(2)]
-    got = _run(gradtx.make_step(tx, donate=False), tx, params, grads)
+    got = _run(step, tx, params, grads)
     want = _run(_pure(tx), tx, params, grads)
     chex.assert_trees_all_close(got, want, rtol=0, atol=0)
 
@@ -186,14 +202,15 @@ def _check_native_cases(cases, n_steps):
     """For each case: one kernel call for the tree, and ``n_steps`` steps equal to the
     pure-JAX optimiser (params and state, rtol 1e-6) and to the float64 NumPy reference
     (params, rtol 1e-5)."""
-    params, grads = _tree(jax.random.PRNGKey(0)), _grads(n_steps)
+    params, grads = _tree(0), _grads(n_steps)
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *grads)
     for name, (make, ref, args, kwargs) in cases.items():
         jax_lr, ref_lr = _halving() if args[0] == "halving" else (args[0], args[0])
         opt = make(jax_lr, *args[1:], **kwargs)
         assert native.explain(opt, params).startswith("native:"), name
-        assert _ffi_calls(opt, params) == 1, name  # one call for both leaves
-        got = _run(gradtx.make_step(opt), opt, params, grads)
+        step = gradtx.make_step(opt)
+        assert _ffi_calls(opt, params, step=step) == 1, name  # one call for both leaves
+        got = _run(step, opt, params, grads)
         _close(got, _run(_pure(opt), opt, params, grads))
         if ref is None:
             continue
@@ -259,11 +276,12 @@ def test_native_adamw_matches_pure_jax_and_numpy(kernel):
     """AdamW (float and schedule lr/weight decay, masks of booleans): one kernel call,
     equal to the pure-JAX gradtx.adamw (rtol 1e-6) and a float64 NumPy AdamW."""
     b1, b2, eps, eps_root = 0.8, 0.99, 1e-6, 1e-10
-    params, grads = _tree(jax.random.PRNGKey(0)), _grads()
+    params, grads = _tree(0), _grads()
     for name, (lr, wd, mask, lr_seq, wd_w, wd_b) in ADAMW_CASES.items():
         opt = gradtx.adamw(lr, b1, b2, eps, eps_root, weight_decay=wd, mask=mask)
-        assert _ffi_calls(opt, params) == 1, name
-        got = _run(gradtx.make_step(opt), opt, params, grads)
+        step = gradtx.make_step(opt)
+        assert _ffi_calls(opt, params, step=step) == 1, name
+        got = _run(step, opt, params, grads)
         _close(got, _run(_pure(opt), opt, params, grads))
         for k, wd_seq in (("w", wd_w), ("b", wd_b)):
             p, m, v = _adam_numpy(params[k], [g[k] for g in grads], lr_seq, b1, b2, eps,
@@ -298,10 +316,11 @@ def test_chain_tail_runs_the_kernel(kernel, name):
     """A chain of gradient preprocessing followed by a covered optimiser runs the kernel
     for its tail (one call), with the pure-JAX chain's numbers and state."""
     tx = CHAINS[name]()
-    params, grads = _tree(jax.random.PRNGKey(0)), _grads()
+    params, grads = _tree(0), _grads()
     assert native.explain(tx, params).startswith("native:"), native.explain(tx, params)
-    assert _ffi_calls(tx, params) == 1
-    got = _run(gradtx.make_step(tx), tx, params, grads)
+    step = gradtx.make_step(tx)
+    assert _ffi_calls(tx, params, step=step) == 1
+    got = _run(step, tx, params, grads)
     _close(got, _run(_pure(tx), tx, params, grads))
 
 
@@ -309,30 +328,60 @@ def test_clipping_is_folded_into_the_kernel(kernel):
     """chain(clip_by_global_norm, adam): the clipped gradient never reaches memory (the
     kernel reads g / norm * max_norm), so the donated step's temporaries are scalars."""
     tx = gradtx.chain(gradtx.clip_by_global_norm(0.5), gradtx.adam(1e-2))
-    params = _tree(jax.random.PRNGKey(0), n=50_000)
+    params = _tree(0, n=50_000)
     assert native.explain(tx, params).startswith(
         "native: kernel runs clip_by_global_norm + scale_by_adam")
     compiled = gradtx.make_step(tx).lower(params, params, tx.init(params)).compile()
     assert compiled.memory_analysis().temp_size_in_bytes < 4096
 
 
+def _zeros_state(opt, params):
+    """``opt.init(params)`` for an optimiser whose initial state is all zeros (Adam's:
+    count 0, zero moments), made in NumPy: no compiled zeros per leaf shape."""
+    return jax.tree.map(lambda s: jax.device_put(np.zeros(s.shape, s.dtype)),
+                        jax.eval_shape(opt.init, params))
+
+
 def test_many_leaves_one_call(kernel):
     """A tree of 50 leaves of different sizes (one larger than a 2**16 work item) is one
-    kernel call, equal to the pure-JAX step."""
-    keys = jax.random.split(jax.random.PRNGKey(3), 50)
-    params = {f"l{i}": jax.random.normal(k, (7 * i + 1,)) for i, k in enumerate(keys)}
-    params["big"] = jax.random.normal(keys[0], (70_000,))
-    grads = [jax.tree.map(lambda x, i=i: jnp.cos(x) * (i + 1), params) for i in range(3)]
+    kernel call, equal to the pure-JAX step. Adam is element-wise, so the pure-JAX step
+    runs on the leaves concatenated into one (one leaf compiles in a fraction of the time
+    of 51), and its params and moments are split back and compared leaf by leaf."""
+    rng = np.random.default_rng(3)
+    params = {f"l{i}": _normal(rng, (7 * i + 1,)) for i in range(50)}
+    params["big"] = _normal(rng, (70_000,))
+    grads = [_np_map(lambda x, i=i: np.cos(x) * (i + 1), params) for i in range(3)]
     opt = gradtx.adam(1e-2)
-    assert _ffi_calls(opt, params) == 1
-    _close(_run(gradtx.make_step(opt), opt, params, grads),
-           _run(_pure(opt), opt, params, grads))
+    init = functools.partial(_zeros_state, opt)
+    step = gradtx.make_step(opt)
+    assert _ffi_calls(opt, params, state=init(params), step=step) == 1
+    got = _run(step, opt, params, grads, init=init)
+
+    leaves, treedef = jax.tree.flatten(params)
+    ends = np.cumsum([x.size for x in leaves])[:-1]
+
+    def flat(tree):
+        return {"all": jax.device_put(np.concatenate([np.asarray(x) for x in
+                                                      jax.tree.leaves(tree)]))}
+
+    def split(tree):  # each {"all": vector} (params, mu, nu) back into the 51-leaf tree
+        def one(x):
+            if not isinstance(x, dict):
+                return x
+            parts = np.split(np.asarray(x["all"]), ends)
+            return treedef.unflatten(
+                [p.reshape(leaf.shape) for p, leaf in zip(parts, leaves, strict=True)])
+        return jax.tree.map(one, tree, is_leaf=lambda x: isinstance(x, dict))
+
+    chex.assert_trees_all_equal(init(flat(params)), opt.init(flat(params)))
+    want = _run(_pure(opt), opt, flat(params), [flat(g) for g in grads], init=init)
+    _close(got, split(want))
 
 
 def test_native_step_without_jit(kernel):
     """make_step(jit=False) runs the kernel eagerly, with the jitted step's numbers."""
     opt = gradtx.rmsprop(1e-2)
-    params, grads = _tree(jax.random.PRNGKey(0)), _grads(2)
+    params, grads = _tree(0), _grads(2)
     got = _run(gradtx.make_step(opt, donate=False, jit=False), opt, params, grads)
     _close(got, _run(gradtx.make_step(opt), opt, params, grads))
 
@@ -340,8 +389,8 @@ def test_native_step_without_jit(kernel):
 def test_native_saturating_counter_and_packed(kernel):
     """Counter near 2**31 - 1 saturates as in gradtx; one PackedTree buffer; in-place."""
     opt = gradtx.adam(1e-2)
-    pk = gradtx.pack(_tree(jax.random.PRNGKey(0), n=200_000))  # > one 2**16 work item
-    grads = [gradtx.pack(jax.tree.map(lambda x, i=i: jnp.cos(x) * (i + 1), pk.unpack()))
+    pk = gradtx.pack(_tree(0, n=200_000))  # > one 2**16 work item
+    grads = [gradtx.pack(_np_map(lambda x, i=i: np.cos(x) * (i + 1), pk.unpack()))
              for i in range(3)]
     step = gradtx.make_step(opt)
     compiled = step.lower(pk, grads[0], opt.init(pk)).compile()
@@ -355,7 +404,7 @@ def test_native_saturating_counter_and_packed(kernel):
 def test_native_inside_user_jit_and_scan(kernel):
     """update_and_apply composes: inside jit and lax.scan over steps."""
     opt = gradtx.adam(1e-2)
-    params = _tree(jax.random.PRNGKey(0))
+    params = _tree(0)
     gs = jax.tree.map(lambda *x: jnp.stack(x), *_grads())
 
     def train(upd):

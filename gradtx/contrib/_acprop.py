@@ -159,9 +159,12 @@ def acprop(
         >>> opt = gradtx.contrib.acprop(0.01)
         >>> params = jnp.array([1.0, 2.0, 3.0])
         >>> state = opt.init(params)
-        >>> for _ in range(5):
+        >>> @jax.jit
+        ... def step(params, state):
         ...     u, state = opt.update(jax.grad(f)(params), state, params)
-        ...     params = gradtx.apply_updates(params, u)
+        ...     return gradtx.apply_updates(params, u), state
+        >>> for _ in range(5):
+        ...     params, state = step(params, state)
         >>> print(f"{float(f(params)):.2f}")
         12.95
     """

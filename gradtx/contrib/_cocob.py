@@ -125,14 +125,17 @@ def cocob(
       ValueError: ``alpha <= 0``, ``eps <= 0``; ``params=None`` at update.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> import gradtx, gradtx.contrib
       >>> tx = gradtx.contrib.cocob()
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(300):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(300):
+      ...     params, state = step(params, state)
       >>> print(bool(jnp.sum(params**2) < 0.05))
       True
 

@@ -168,14 +168,17 @@ def dog(
       ValueError: a bad ``init_step`` or ``eps < 0``; ``params=None`` at update.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> import gradtx, gradtx.contrib
       >>> tx = gradtx.contrib.dog()
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> print(bool(jnp.sum(params**2) < 1e-2))
       True
 
@@ -264,14 +267,17 @@ def dowg(
       ValueError: ``eps < 0`` or ``init_estim_sq_dist < 0``; ``params=None``.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> import gradtx, gradtx.contrib
       >>> tx = gradtx.contrib.dowg()
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> print(bool(jnp.sum(params**2) < 1e-2))
       True
 

@@ -89,14 +89,17 @@ def mechanize(
       TypeError: ``base_optimizer`` is not a gradient transformation.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> import gradtx, gradtx.contrib
       >>> tx = gradtx.contrib.mechanize(gradtx.adam(0.1))
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(200):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(200):
+      ...     params, state = step(params, state)
       >>> print(bool(jnp.sum(state.s) > 1e-2), bool(jnp.sum(params**2) < 1e-3))
       True True
 

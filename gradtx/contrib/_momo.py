@@ -147,10 +147,13 @@ def momo(
       >>> tx = gradtx.contrib.momo()
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     loss, g = jax.value_and_grad(f)(params)
       ...     u, state = tx.update(g, state, params, value=loss)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> print(bool(f(params) < 1e-2))
       True
 
@@ -257,10 +260,13 @@ def momo_adam(
       >>> tx = gradtx.contrib.momo_adam(0.1)
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     loss, g = jax.value_and_grad(f)(params)
       ...     u, state = tx.update(g, state, params, value=loss)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> print(bool(f(params) < 0.05))
       True
 

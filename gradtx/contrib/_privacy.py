@@ -166,10 +166,13 @@ def dpsgd(
         >>> opt = gradtx.contrib.dpsgd(0.1, l2_norm_clip=1.0, noise_multiplier=0.1, seed=0)
         >>> params = jnp.zeros(2)
         >>> state = opt.init(params)
-        >>> for _ in range(100):
+        >>> @jax.jit
+        ... def step(params, state):
         ...     per_example = jax.vmap(jax.grad(loss), in_axes=(None, 0))(params, xs)
         ...     updates, state = opt.update(per_example, state, params)
-        ...     params = gradtx.apply_updates(params, updates)
+        ...     return gradtx.apply_updates(params, updates), state
+        >>> for _ in range(100):
+        ...     params, state = step(params, state)
         >>> bool(jnp.all(jnp.abs(params - 1.0) < 0.1))
         True
     """

@@ -104,14 +104,17 @@ def prodigy(
         ``estim_lr_coef <= 0`` or ``weight_decay < 0``; ``params=None`` at update.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax, jax.numpy as jnp
       >>> import gradtx, gradtx.contrib
       >>> tx = gradtx.contrib.prodigy()
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(200):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(200):
+      ...     params, state = step(params, state)
       >>> print(bool(state.estim_lr > 0.1), bool(jnp.sum(params**2) < 1e-2))
       True True
 

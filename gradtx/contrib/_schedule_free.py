@@ -303,9 +303,12 @@ def schedule_free_sgd(
       >>> tx = gradtx.contrib.schedule_free_sgd(0.2)
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> x = gradtx.contrib.schedule_free_eval_params(state, params)
       >>> print(bool(jnp.sum(x**2) < 1e-2))
       True
@@ -382,9 +385,12 @@ def schedule_free_adamw(
       >>> tx = gradtx.contrib.schedule_free_adamw(0.1)
       >>> params = jnp.array([1.0, 2.0])
       >>> state = tx.init(params)
-      >>> for _ in range(100):
+      >>> @jax.jit
+      ... def step(params, state):
       ...     u, state = tx.update(2 * params, state, params)
-      ...     params = gradtx.apply_updates(params, u)
+      ...     return gradtx.apply_updates(params, u), state
+      >>> for _ in range(100):
+      ...     params, state = step(params, state)
       >>> x = gradtx.contrib.schedule_free_eval_params(state, params)
       >>> print(bool(jnp.sum(x**2) < 0.05))
       True

@@ -173,14 +173,15 @@ def scale_by_soap(
     code, github.com/nikhilvyas/SOAP (``soap.py``).
 
     Example:
-        >>> import gradtx, gradtx.contrib, jax.numpy as jnp
+        >>> import gradtx, gradtx.contrib, jax, jax.numpy as jnp
         >>> tx = gradtx.contrib.scale_by_soap()
         >>> w = jnp.zeros((2, 2))
         >>> state = tx.init(w)
-        >>> u, state = tx.update(jnp.array([[1.0, 2.0], [3.0, 4.0]]), state)
+        >>> update = jax.jit(tx.update)  # one compile serves both calls
+        >>> u, state = update(jnp.array([[1.0, 2.0], [3.0, 4.0]]), state)
         >>> float(jnp.abs(u).max())  # the first update only builds the eigenbases
         0.0
-        >>> u, state = tx.update(jnp.array([[1.0, 0.0], [0.5, -1.0]]), state)
+        >>> u, state = update(jnp.array([[1.0, 0.0], [0.5, -1.0]]), state)
         >>> # Adam's first step is +-1 in the eigenbasis, rotated back: RMS 1
         >>> round(float(jnp.sqrt(jnp.mean(u**2))), 4)
         1.0
@@ -358,9 +359,12 @@ def soap(
         >>> tx = gradtx.contrib.soap(1e-2)
         >>> state = tx.init(params)
         >>> loss = lambda p: jnp.sum((p["w"] @ jnp.ones(2) - 1.0) ** 2) + jnp.sum(p["b"] ** 2)
-        >>> for _ in range(20):
+        >>> @jax.jit  # one compiled step (eagerly, every op of every step dispatches)
+        ... def step(params, state):
         ...     u, state = tx.update(jax.grad(loss)(params), state, params)
-        ...     params = gradtx.apply_updates(params, u)
+        ...     return gradtx.apply_updates(params, u), state
+        >>> for _ in range(20):
+        ...     params, state = step(params, state)
         >>> bool(loss(params) < 2.5)  # from 3.0
         True
     """

@@ -59,17 +59,20 @@ def lbfgs(
     optimization*, Math. Programming 1989.
 
     Example:
-        >>> import gradtx, jax.numpy as jnp
+        >>> import gradtx, jax, jax.numpy as jnp
         >>> f = lambda x: jnp.sum(x ** 2)
         >>> solver = gradtx.lbfgs()
         >>> params = jnp.array([1.0, 2.0, 3.0])
         >>> state = solver.init(params)
         >>> value_and_grad = gradtx.value_and_grad_from_state(f)
-        >>> for _ in range(2):
+        >>> @jax.jit  # one compiled step
+        ... def step(params, state):
         ...     value, grad = value_and_grad(params, state=state)
         ...     updates, state = solver.update(
         ...         grad, state, params, value=value, grad=grad, value_fn=f)
-        ...     params = gradtx.apply_updates(params, updates)
+        ...     return gradtx.apply_updates(params, updates), state
+        >>> for _ in range(2):
+        ...     params, state = step(params, state)
         ...     print(f"{float(f(params)):.2E}")
         7.52E+00
         7.46E-14

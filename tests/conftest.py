@@ -86,17 +86,17 @@ _KNOWN = Path(__file__).with_name("known_failures.txt")
 # sent the demo file (4 tests, 2 minutes) last.
 _LONG_FIRST = (
     "tests/test_complex.py",
-    "tests/test_demo.py",
     "tests/test_optimizers_structured.py",
-    "tests/test_numerics.py",
+    "tests/test_demo.py",
     "tests/test_notebooks.py",
-    "tests/test_native.py",
+    "tests/test_numerics.py",
     "tests/test_state_dtype.py",
     "tests/test_multiprocess.py",
-    "tests/test_doctests.py",
     "tests/test_checkpoint_table.py",
     "tests/test_sharding.py",
     "tests/test_optimizers_elementwise.py",
+    "tests/test_doctests.py",
+    "tests/test_native.py",
 )
 
 
@@ -110,8 +110,21 @@ def _schedule(items):
     items.sort(key=rank)  # stable: collection order within each rank
 
 
+# The fast core (``-m "not slow"``, README's Development section) also leaves out the
+# eager variants of the reference comparisons, every test whose name says
+# ``without_jit`` (chex's variant suffix, and the parametrised eager tests named the
+# same way): op by op, each new primitive and shape is compiled on its own (about 85 ms
+# each, ~800 programs in the structured optimisers' eager tests alone), and their jitted
+# twins compare the same numbers. CI runs them.
+def _mark_eager_slow(items):
+    for item in items:
+        if "without_jit" in item.name:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_collection_modifyitems(config, items):
     _schedule(items)
+    _mark_eager_slow(items)
     if not _KNOWN.exists():
         return
     reasons = {}

@@ -72,6 +72,9 @@ def test_public_docstrings_have_the_sections(modname):
     assert not bad, f"document these (Args/Returns/Raises/Example with >>>): {bad}"
 
 
+# Slow (about 160 short examples, each compiling its own small programs: ~30 s of CPU):
+# left out of the fast core (-m "not slow"); CI runs it. The section checks above stay.
+@pytest.mark.slow
 @pytest.mark.parametrize("modname", MODULES)
 def test_docstring_examples_run(modname):
     finder = doctest.DocTestFinder(recurse=False)

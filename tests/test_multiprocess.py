@@ -42,9 +42,8 @@ def _env() -> dict[str, str]:
     env["XLA_FLAGS"] = " ".join([*flags, "--xla_force_host_platform_device_count=4"])
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    # LLVM's cheapest level: the compiles dominate this test, and both sides of every
+    # conftest's compile flags (LLVM at level 0) come with XLA_FLAGS: both sides of every
     # comparison (1 vs 8 devices, resumed vs uninterrupted) are compiled alike.
-    env["XLA_FLAGS"] += " --xla_backend_optimization_level=0"
     return env
 
 

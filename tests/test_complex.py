@@ -21,7 +21,8 @@ complex leaves (and one real leaf), with ``N`` steps:
   its two parts, so its adaptive optimisers differ on complex parameters
   (:data:`OPTAX_DIFFERS`); the rows without a per-element second moment equal optax's.
 
-One jitted program runs every row (three runs each), one more the optax comparison.
+Jitted programs of ``_xla.ROWS_PER_PROGRAM`` rows run every row (three runs each), one
+more the optax comparison.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 import optax
 import optax.contrib  # noqa: F401  (row.make(optax) uses optax.contrib)
 import pytest
+from _xla import in_chunks
 
 import gradtx
 import gradtx.contrib
@@ -290,7 +292,7 @@ def _all_rows(params, grads, ids):
 @functools.cache
 def _results():
     params, grads = _problem()
-    return _all_rows(params, grads, tuple(TABLE))
+    return in_chunks(_all_rows, TABLE, params, grads)
 
 
 TABLE = [i for i in ROWS if i not in REJECTS_COMPLEX]

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _xla import in_chunks
 from constructors import SCHEDULES, TRANSFORMS, build
 
 import gradtx
@@ -100,7 +101,7 @@ def test_centred_rmsprop_scenario_is_finite_for_every_row():
     clamp, centred RMSProp gave NaN in about a fifth of 200 steps."""
     rng = np.random.default_rng(0)
     grads = _stacked(lambda k, s: jnp.asarray(1000 + 1e-3 * rng.normal(size=s), jnp.float32))
-    out = _run_rows(grads, TABLE_IDS)
+    out = in_chunks(_run_rows, TABLE_IDS, grads)
     for i in DIVERGES_WITHOUT_A_LEARNING_RATE:
         updates = {k: np.asarray(u, np.float64) for k, u in out.pop(i).items()}
         # the params each step saw: p_0 + the updates before it (not cumsum - u, which is
@@ -172,7 +173,7 @@ def test_zero_gradients_from_step_0_give_finite_updates_for_every_row():
     eps) and the global norm 0 (``g / 0`` in clipping): finite everywhere, and exactly 0
     where the update is a multiple of the gradient's history."""
     grads = _stacked(lambda k, s: jnp.zeros(s, jnp.float32))
-    out = _run_rows(grads, TABLE_IDS)
+    out = in_chunks(_run_rows, TABLE_IDS, grads)
     bad = {i: _nonfinite(u) for i, u in out.items() if _nonfinite(u)}
     assert not bad, bad
     assert set(NONZERO_FOR_ZERO_GRADIENTS) <= set(ROWS)
@@ -280,11 +281,10 @@ def test_a_schedule_starting_at_exactly_0_gives_finite_updates_for_every_lr_row(
     rng = np.random.default_rng(1)
     grads = _stacked(lambda k, s: jnp.asarray(rng.normal(size=s), jnp.float32), n=12)
 
-    @jax.jit
-    def run(grads):
-        return {i: _run(tx, extra, PARAMS, grads) for i, (tx, extra) in rows.items()}
+    def run(grads, ids):
+        return {i: _run(*rows[i], PARAMS, grads) for i in ids}
 
-    out = run(grads)
+    out = in_chunks(jax.jit(run, static_argnames="ids"), tuple(rows), grads)
     bad = {i: _nonfinite(u) for i, u in out.items() if _nonfinite(u)}
     assert not bad, bad
     assert set(NONZERO_AT_LR_0) <= set(rows)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _xla import in_chunks
 
 import gradtx
 from gradtx import native
@@ -160,7 +161,10 @@ def _pair(case):
         "g300_held": (tuple(HELD_AT_ZERO), 10, 300.0, False),
         "g8000": (MOMENTUM_ROWS, 20, 8000.0, False),
     }[case]
-    return _table(ids, jnp.float16, n, value, apply), _table(ids, jnp.float32, n, value, apply)
+    return tuple(
+        in_chunks(_table, ids, dtype=dtype, n=n, value=value, apply=apply)
+        for dtype in (jnp.float16, jnp.float32)
+    )
 
 
 def _rel(a, b, scale):

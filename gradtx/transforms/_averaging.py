@@ -206,9 +206,20 @@ def periodic_update(
         v = np.asarray(update_period)
         if v.dtype.kind not in "iu" or int(v) < 1:
             raise ValueError(f"update_period must be a positive integer, got {update_period!r}")
+    # module-level branches: lax.cond caches them, so an eager call does not retrace
     return jax.lax.cond(
-        jnp.mod(steps, update_period) == 0, lambda _: new_tensors, lambda _: old_tensors, None
+        jnp.mod(steps, update_period) == 0, _first, _second, new_tensors, old_tensors
     )
+
+
+def _first(a: Any, b: Any) -> Any:
+    del b
+    return a
+
+
+def _second(a: Any, b: Any) -> Any:
+    del a
+    return b
 
 
 class LookaheadState(NamedTuple):

@@ -49,11 +49,19 @@ def _block_rms(x: jax.Array) -> jax.Array:
     ``sqrt(mean |x|^2)`` (optax's numbers), and as ``norm / sqrt(n)`` only when the
     mean of squares overflows."""
     x = jnp.asarray(x)
-    n = max(x.size * (2 if jnp.iscomplexobj(x) else 1), 1)
     ms = mean_abs_sq(x)
-    return jax.lax.cond(
-        jnp.isposinf(ms), lambda m: (global_norm(x) / np.sqrt(n)).astype(m.dtype), jnp.sqrt, ms
-    )
+    # module-level branches: lax.cond caches them, so an eager call does not retrace
+    return jax.lax.cond(jnp.isposinf(ms), _rms_from_norm, _rms_from_mean, ms, x)
+
+
+def _rms_from_mean(ms: jax.Array, x: jax.Array) -> jax.Array:
+    del x
+    return jnp.sqrt(ms)
+
+
+def _rms_from_norm(ms: jax.Array, x: jax.Array) -> jax.Array:
+    n = max(x.size * (2 if jnp.iscomplexobj(x) else 1), 1)
+    return (global_norm(x) / np.sqrt(n)).astype(ms.dtype)
 
 
 def _scaled(u: jax.Array, factor: jax.Array) -> jax.Array:

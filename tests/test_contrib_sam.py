@@ -65,8 +65,9 @@ def _make(m, mm, n, momentum, opaque):
                  mm.chain(m.normalize(), mm.sgd(RHO)), sync_period=n, opaque_mode=opaque)
 
 
-def _sam_step(opt, n, opaque, apply, grad=jax.grad(loss)):
+def _sam_step(opt, n, opaque, apply, grad=None):
     """One SAM step as docs/contrib_training_steps.md writes it."""
+    grad = grad or jax.grad(loss)
 
     def step(params, state):
         if opaque:

@@ -1,8 +1,9 @@
-"""gradtx.datasets: the shipped airfoil data, scikit-learn's digits, IDX files."""
+"""gradtx.datasets: the shipped airfoil data and digits, IDX files."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -32,21 +33,14 @@ def test_airfoil_shapes_and_standardisation():
 
 
 def test_digits():
-    pytest.importorskip("sklearn")
     (xtr, ytr), (xte, yte) = datasets.load_digits()
     assert xtr.shape == (1438, 8, 8) and xte.shape == (359, 8, 8)
     assert xtr.dtype == np.float32 and ytr.dtype == np.int32
     assert 0.0 == xtr.min() and xtr.max() == 1.0
     assert set(np.unique(ytr)) == set(range(10))
-    # A split, not a copy: train and test together are the 1797 images / 16, each once.
-    from sklearn.datasets import load_digits
-
-    ref = load_digits()
-    got = np.concatenate([xtr, xte]).reshape(1797, -1).astype(np.float64)
-    want = ref.images.reshape(1797, -1) / 16.0
-    order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
-    np.testing.assert_allclose(order(got), order(want), rtol=1e-6)
-    np.testing.assert_array_equal(np.sort(np.concatenate([ytr, yte])), np.sort(ref.target))
+    # the shipped file is the one its README names
+    raw = (Path(datasets.__file__).parent / "data" / "digits.csv.gz").read_bytes()
+    assert hashlib.sha1(raw).hexdigest() == "e0cd714d06606e7585101a8fd0314cbd1307e336"
     # Deterministic for a seed; another seed and fraction give another split.
     np.testing.assert_array_equal(datasets.load_digits()[0][0], xtr)
     other = datasets.load_digits(test_fraction=0.5, seed=1)
@@ -54,6 +48,19 @@ def test_digits():
     for bad in (0.0, 1.0, -0.1, "0.2"):
         with pytest.raises(ValueError, match="test_fraction must be in"):
             datasets.load_digits(test_fraction=bad)
+
+
+def test_digits_are_scikit_learns():
+    """A split, not a copy: train and test together are scikit-learn's 1797 images / 16
+    and labels, each once."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    (xtr, ytr), (xte, yte) = datasets.load_digits()
+    ref = sklearn_datasets.load_digits()
+    got = np.concatenate([xtr, xte]).reshape(1797, -1).astype(np.float64)
+    want = ref.images.reshape(1797, -1) / 16.0
+    order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
+    np.testing.assert_allclose(order(got), order(want), rtol=1e-6)
+    np.testing.assert_array_equal(np.sort(np.concatenate([ytr, yte])), np.sort(ref.target))
 
 
 def _idx_bytes(arr: np.ndarray, code: int) -> bytes:

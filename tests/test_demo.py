@@ -4,7 +4,6 @@ the table formatter and the Fashion-MNIST path of the CNN experiments."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,10 +15,6 @@ import pytest
 pytest.importorskip("flax")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
-# The smoke run (a subprocess) loads scikit-learn's digits: finding the package is enough
-# here; importing it would cost every xdist worker 1.5-3 s of collection.
-if importlib.util.find_spec("sklearn") is None:
-    pytest.skip("the demo needs scikit-learn", allow_module_level=True)
 
 from gradtx.demo import Config, format_table  # noqa: E402
 from gradtx.demo.__main__ import EXPERIMENTS, parse_args  # noqa: E402

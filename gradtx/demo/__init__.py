@@ -11,7 +11,7 @@ functions the notebooks call step by step:
 5. ``cnn_adabound``   AdaBound vs Adam, AMSGrad, SGD+momentum, AMSBound, with an lr sweep
 6. ``lr_finder``   the LR range test, gradient accumulation and the linear scaling rule
 
-See ``docs/demo.md``. Needs the ``demo`` extra (flax, optax, matplotlib, tqdm, scikit-learn).
+See ``docs/demo.md``. Needs the ``demo`` extra (flax, optax, matplotlib, tqdm).
 """
 
 from gradtx.demo._common import Config, format_table, notebook_config

@@ -29,7 +29,7 @@ class Data(NamedTuple):
 
 
 def load_data(cfg: Config) -> Data:
-    """Fashion-MNIST from ``cfg.data_dir`` if given, else scikit-learn's digits. Sizes:
+    """Fashion-MNIST from ``cfg.data_dir`` if given, else the shipped digits. Sizes:
     digits are used whole except in smoke mode (128 train / 64 test images: one batch of
     128, the least experiment 6 needs); Fashion-MNIST keeps 128/64 (smoke), 2048/1000
     (default) or all (full)."""

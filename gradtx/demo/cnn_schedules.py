@@ -11,7 +11,7 @@ sec. 12.11), SGD without momentum, batch 32, for ``E`` epochs (``E = 30`` with
   (:func:`gradtx.schedules.warmup`, which shifts the cosine: it ends at epoch 25).
 
 The schedules advance every mini-batch step (d2l's step once per epoch). Data: the
-scikit-learn digits (default) or Fashion-MNIST with ``--data-dir``. The four runs share
+shipped digits (default) or Fashion-MNIST with ``--data-dir``. The four runs share
 one compiled training loop: the schedule is picked by a traced index
 (``jax.lax.switch``), so only its number changes between runs.
 """

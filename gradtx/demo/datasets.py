@@ -1,7 +1,8 @@
 """Data sets for gradtx's examples, demo and notebooks; nothing is downloaded at run time.
 
 * :func:`load_airfoil`: the NASA airfoil self-noise regression data (ships in ``gradtx/demo/data``).
-* :func:`load_digits`: scikit-learn's bundled 8x8 handwritten digits (ships with scikit-learn).
+* :func:`load_digits`: the UCI 8x8 handwritten digits, scikit-learn's copy (ships in
+  ``gradtx/demo/data``).
 * :func:`load_fashion_mnist` / :func:`read_idx`: Fashion-MNIST from IDX files the user
   already has on disk (``.gz`` or raw), e.g. for ``python -m gradtx.demo --data-dir DIR``.
 """
@@ -60,14 +61,15 @@ Split = tuple[np.ndarray, np.ndarray]
 
 
 def load_digits(test_fraction: float = 0.2, seed: int = 0) -> tuple[Split, Split]:
-    """scikit-learn's bundled handwritten digits (UCI optical recognition of handwritten
-    digits; Alpaydin & Kaynak 1998): 1797 grey 8x8 images of the digits 0-9.
+    """The UCI handwritten digits (optical recognition of handwritten digits; Alpaydin &
+    Kaynak 1998; CC BY 4.0): 1797 grey 8x8 images of the digits 0-9, the copy that
+    scikit-learn bundles (``sklearn.datasets.load_digits``, the same file).
 
     Returns ``((X_train, y_train), (X_test, y_test))``: images as float32 of shape
     ``(n, 8, 8)`` scaled from the original 0..16 to ``[0, 1]``, labels as int32. The
     split is a random permutation drawn with ``seed``; ``test_fraction`` (default 0.2,
-    so 1437 / 360 images) of it is held out. Real data, offline: the file ships inside
-    scikit-learn (imported lazily; ``pip install scikit-learn``).
+    so 1438 / 359 images) of it is held out. Real data, offline: the file ships in
+    ``gradtx/demo/data/digits.csv.gz`` (57 KB; scikit-learn is not needed).
 
     Example::
 
@@ -75,11 +77,11 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> tuple[Split, Split
     """
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    from sklearn.datasets import load_digits as _sk_load_digits
-
-    bunch = _sk_load_digits()
-    images = (bunch.images / 16.0).astype(np.float32)
-    labels = bunch.target.astype(np.int32)
+    raw = resources.files("gradtx.demo").joinpath("data/digits.csv.gz").read_bytes()
+    # 1797 rows of 64 pixel counts (0..16, row by row) and the label
+    data = np.loadtxt(gzip.decompress(raw).decode().splitlines(), delimiter=",")
+    images = (data[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32)
+    labels = data[:, -1].astype(np.int32)
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = max(1, int(round(test_fraction * len(labels))))
     test, train = order[:n_test], order[n_test:]

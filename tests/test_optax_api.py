@@ -31,7 +31,7 @@ import pytest
 from absl.testing import parameterized
 from reference import optax_api_ref as A
 from reference import transforms_ref as R
-from reference.harness import assert_close, make_problem, run_reference
+from reference.harness import assert_close, make_problem, run_reference, unstack
 
 import gradtx
 
@@ -195,8 +195,7 @@ def _run_both(variant, tx_g, tx_o, params, grads):
     assert skeleton(sg) == skeleton(so), "init state trees differ"
     pg = po = params
     ugs, uos = [], []
-    for i in range(jax.tree.leaves(grads)[0].shape[0]):
-        g = jax.tree.map(lambda x, i=i: x[i], grads)
+    for g in unstack(grads):
         ug, uo, sg, so, pg, po = step(g, sg, so, pg, po)
         ugs.append(ug)
         uos.append(uo)

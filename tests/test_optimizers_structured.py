@@ -23,7 +23,14 @@ import pytest
 from _xla import XLA_DEFAULT
 from absl.testing import parameterized
 from reference import optimizers14b_ref as R
-from reference.harness import assert_close, decay_schedule, run_reference, run_scan, step_fn
+from reference.harness import (
+    assert_close,
+    decay_schedule,
+    run_reference,
+    run_scan,
+    step_fn,
+    unstack,
+)
 from reference.transforms_ref import Chain, Scale
 
 import gradtx
@@ -318,8 +325,8 @@ def _subset(tree, keys):
 def _run_eager(tx, params, grads):
     step = step_fn(tx)
     state, out = tx.init(params), []
-    for i in range(jax.tree.leaves(grads)[0].shape[0]):
-        u, state, params = step(jax.tree.map(lambda x, i=i: x[i], grads), state, params)
+    for g in unstack(grads):
+        u, state, params = step(g, state, params)
         out.append(u)
     return jax.tree.map(lambda *xs: jnp.stack(xs), *out)
 

@@ -118,6 +118,11 @@ def _ns_step(x: jax.Array, c: jax.Array) -> jax.Array:
     return c[0] * x + (c[1] * a + c[2] * a @ a) @ x
 
 
+def _ns_body(i: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    x, rows = carry
+    return _ns_step(x, rows[i]), rows
+
+
 def _first_step(x: jax.Array, c: jax.Array, preconditioning: str) -> jax.Array:
     """The first Newton-Schulz step, with AOL or Schatten-4 rescaling folded in."""
     a = x @ x.T.conj()
@@ -146,7 +151,9 @@ def _orthogonalize(x: jax.Array, coeffs: jax.Array, ns_steps: int, preconditioni
         x, start = _first_step(x, rows[0], preconditioning), 1
     # a rolled loop: XLA compiles one step (an unrolled loop compiles each of them; the
     # steps are matmul-bound, so the loop costs nothing at run time)
-    x = jax.lax.fori_loop(start, rows.shape[0], lambda i, y: _ns_step(y, rows[i]), x)
+    # a module-level body with the coefficients in the carry: fori_loop caches its jaxpr,
+    # so an eager update reuses the compiled loop instead of compiling one per call
+    x, _ = jax.lax.fori_loop(start, rows.shape[0], _ns_body, (x, rows))
     return x.T if transposed else x
 
 

@@ -16,6 +16,7 @@ optax does not have, ported from the authors' reference code (github.com/nikhilv
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -106,6 +107,28 @@ def _power_qr(gg: tuple, qs: tuple, v: jax.Array, axes: tuple) -> tuple[tuple, j
         v = jnp.take(v, order, axis=k)
         new.append(jnp.linalg.qr(m @ o[:, order])[0])
     return tuple(new), v
+
+
+def _keep(gg: tuple, qs: tuple, m: jax.Array, v: jax.Array) -> tuple:
+    return qs, m, v
+
+
+def _initial(gg: tuple, qs: tuple, m: jax.Array, v: jax.Array) -> tuple:
+    return tuple(_eigenbasis(f) for f in gg), m, v
+
+
+def _refreshed(axes: tuple, gg: tuple, qs: tuple, m: jax.Array, v: jax.Array) -> tuple:
+    new_qs, v = _power_qr(gg, qs, v, axes)
+    return new_qs, _rotate(_rotate(m, qs, axes, True), new_qs, axes, False), v
+
+
+@functools.cache
+def _branches(axes: tuple) -> tuple:
+    """The switch's branches (keep the basis, the first eigenbasis, a refresh) for
+    ``axes``, the same function objects for every call: lax.switch caches their traced
+    jaxprs, so an eager update reuses its compiled switch instead of tracing and compiling
+    a new one (eigh, QR) every call, as fresh closures did."""
+    return _keep, _initial, functools.partial(_refreshed, axes)
 
 
 def scale_by_soap(
@@ -244,19 +267,8 @@ def scale_by_soap(
             d = jnp.where(first, 0.0, d)
             gg = tuple(sb * f + (1 - sb) * _factor(gw, k) for f, k in zip(gg, axes, strict=True))
 
-            def keep(qs, m, v):
-                return qs, m, v
-
-            def initial(qs, m, v):
-                return tuple(_eigenbasis(f) for f in gg), m, v
-
-            def refreshed(qs, m, v):
-                new_qs, v = _power_qr(gg, qs, v, axes)
-                return new_qs, _rotate(_rotate(m, qs, axes, True), new_qs, axes, False), v
-
             if axes:
-                qs, m_new, v_new = jax.lax.switch(branch, (keep, initial, refreshed),
-                                                  qs, m_new, v_new)
+                qs, m_new, v_new = jax.lax.switch(branch, _branches(axes), gg, qs, m_new, v_new)
             return (d.reshape(g.shape).astype(g.dtype), m_new.reshape(g.shape).astype(m.dtype),
                     v_new.reshape(g.shape).astype(v.dtype), gg, qs)
 

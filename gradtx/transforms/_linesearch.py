@@ -61,22 +61,28 @@ def _precondition(updates, dw_mem, du_mem, rhos, gamma, memory_idx):
     m = rhos.shape[0]
     indices = (memory_idx + jnp.arange(m)) % m
 
-    def right(vec, idx):
-        dw, du = jax.tree.map(lambda x: x[idx], (dw_mem, du_mem))
-        alpha = rhos[idx] * _vdot(dw, vec)
-        return _add_scale(vec, -alpha, du), alpha
-
-    vec, alphas = jax.lax.scan(right, updates, indices, reverse=True)
+    # module-level loop bodies (the memory in the carry): scan caches their jaxprs, so an
+    # eager update reuses its compiled loops instead of compiling two per call
+    mem = (dw_mem, du_mem, rhos)
+    (vec, _), alphas = jax.lax.scan(_right_loop, (updates, mem), indices, reverse=True)
     vec = jax.tree.map(lambda v: (gamma * v).astype(v.dtype), vec)
-
-    def left(vec, idx_alpha):
-        idx, alpha = idx_alpha
-        dw, du = jax.tree.map(lambda x: x[idx], (dw_mem, du_mem))
-        beta = rhos[idx] * _vdot(du, vec)
-        return _add_scale(vec, alpha - beta, dw), beta
-
-    vec, _ = jax.lax.scan(left, vec, (indices, alphas))
+    (vec, _), _ = jax.lax.scan(_left_loop, (vec, mem), (indices, alphas))
     return jax.tree.map(lambda v, dt: v.astype(dt), vec, out_dtypes)
+
+
+def _right_loop(carry, idx):
+    vec, (dw_mem, du_mem, rhos) = carry
+    dw, du = jax.tree.map(lambda x: x[idx], (dw_mem, du_mem))
+    alpha = rhos[idx] * _vdot(dw, vec)
+    return (_add_scale(vec, -alpha, du), carry[1]), alpha
+
+
+def _left_loop(carry, idx_alpha):
+    vec, (dw_mem, du_mem, rhos) = carry
+    idx, alpha = idx_alpha
+    dw, du = jax.tree.map(lambda x: x[idx], (dw_mem, du_mem))
+    beta = rhos[idx] * _vdot(du, vec)
+    return (_add_scale(vec, alpha - beta, dw), carry[1]), beta
 
 
 def scale_by_lbfgs(

@@ -36,6 +36,10 @@ def _check_count(name: str, value: Any, low: int) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
+def _unchanged(state: ReduceLROnPlateauState) -> ReduceLROnPlateauState:
+    return state
+
+
 def reduce_on_plateau(
     factor: float = 0.1,
     patience: int = 10,
@@ -204,7 +208,9 @@ def reduce_on_plateau(
         count = safe_increment(state.count)
         avg = (state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
         state = state._replace(avg_value=avg.astype(state.avg_value.dtype), count=count)
-        state = jax.lax.cond(count == accumulation_size, evaluate, lambda s: s, state)
+        # the same branch objects every call: lax.cond caches them, so an eager update
+        # reuses its compiled cond instead of tracing and compiling one per call
+        state = jax.lax.cond(count == accumulation_size, evaluate, _unchanged, state)
         updates = jax.tree.map(lambda g: state.scale.astype(g.dtype) * g, updates)
         return updates, state
 

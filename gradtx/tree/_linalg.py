@@ -72,23 +72,57 @@ def power_iteration(
                 key, matrix.shape[-1:], matrix.dtype, minval=-1.0, maxval=1.0
             )
     v0 = _normalize(v0)
+    z0 = mvp(v0)
+    eig0 = jnp.zeros_like(tree_vdot(v0, z0))
+    start = (v0, z0, eig0, jnp.asarray(0))
+    if callable(matrix):  # the user's function: the loop closes over it
+        cond, body = _cached(_power_iteration_loop, num_iters, error_tolerance)
+        _, z, eig, _ = lax.while_loop(cond, lambda c: body(mvp, c), start)
+    else:  # the same loop functions for every call (the matrix in the carry): while_loop
+        # caches their jaxprs, so an eager call reuses its compiled loop
+        cond, body = _cached(_power_iteration_matrix_loop, num_iters, error_tolerance,
+                             precision)  # fmt: skip
+        _, z, eig, _, _ = lax.while_loop(cond, body, (*start, matrix))
+    return eig, _normalize(z)
 
+
+def _cached(factory: Any, *args: Any) -> Any:
+    """``factory(*args)`` from its cache (the same loop functions for the same numbers),
+    or made afresh for unhashable arguments (arrays)."""
+    try:
+        return factory(*args)
+    except TypeError:  # unhashable
+        return factory.__wrapped__(*args)
+
+
+@functools.lru_cache(maxsize=64)
+def _power_iteration_loop(num_iters: int, error_tolerance: float) -> tuple[Callable, Callable]:
     def cond(carry):
-        vec, z, eig, k = carry
+        vec, z, eig, k = carry[:4]
         residual = tree_norm(tree_sub(z, tree_scale(eig, vec)))
         converged = jnp.abs(residual / eig) < error_tolerance
         return ~converged & (k < num_iters)
 
-    def body(carry):
+    def body(mvp, carry):
         _, z, _, k = carry
         vec = _normalize(z)
         z = mvp(vec)
         return vec, z, tree_vdot(vec, z), k + 1
 
-    z0 = mvp(v0)
-    eig0 = jnp.zeros_like(tree_vdot(v0, z0))
-    _, z, eig, _ = lax.while_loop(cond, body, (v0, z0, eig0, jnp.asarray(0)))
-    return eig, _normalize(z)
+    return cond, body
+
+
+@functools.lru_cache(maxsize=64)
+def _power_iteration_matrix_loop(num_iters: int, error_tolerance: float,
+                                 precision: Any) -> tuple[Callable, Callable]:  # fmt: skip
+    cond, body = _cached(_power_iteration_loop, num_iters, error_tolerance)
+
+    def matrix_body(carry):
+        matrix = carry[4]
+        mvp = functools.partial(jnp.matmul, matrix, precision=precision)
+        return (*body(mvp, carry[:4]), matrix)
+
+    return cond, matrix_body
 
 
 def matrix_inverse_pth_root(
@@ -138,6 +172,28 @@ def matrix_inverse_pth_root(
     max_ev, _ = power_iteration(matrix, num_iters=100, error_tolerance=1e-6, precision=precision)
     ridge = ridge_epsilon * jnp.maximum(max_ev, 1e-16)
 
+    if n == 1:
+        return (matrix + ridge) ** alpha, jnp.asarray(0)
+    damped = matrix + ridge * eye
+    z = (1 + p) / (2 * jnp.linalg.norm(damped))
+    m0 = damped * z
+    h0 = eye * jnp.power(z, 1.0 / p)
+    start = (0, m0, h0, h0, jnp.max(jnp.abs(m0 - eye)), True, eye, alpha)
+    # the same loop functions for every call with these numbers (eye and alpha in the
+    # carry): while_loop caches their jaxprs, so an eager call reuses its compiled loop
+    cond, body = _cached(_newton_loop, p, num_iters, error_tolerance, precision)
+    _, m, h, old_h, _, improving, _, _ = lax.while_loop(cond, body, start)
+    error = jnp.max(jnp.abs(m - eye))
+    converged = jnp.asarray(improving, old_h.dtype)
+    root = converged * h + (1 - converged) * old_h
+    return jnp.asarray(root, matrix.dtype), error
+
+
+@functools.lru_cache(maxsize=64)
+def _newton_loop(p: int, num_iters: int, error_tolerance: float,
+                 precision: Any) -> tuple[Callable, Callable]:  # fmt: skip
+    """The coupled Newton iteration's ``cond`` and ``body`` (matrix_inverse_pth_root)."""
+
     def matmul(a, b):
         return jnp.matmul(a, b, precision=precision)
 
@@ -154,28 +210,17 @@ def matrix_inverse_pth_root(
         return lax.switch(index, [pow_2k(k) for k in range(4)], m)
 
     def cond(state):
-        k, _, _, _, error, improving = state
+        k, _, _, _, error, improving, _, _ = state
         return (k < num_iters) & (error > error_tolerance) & improving
 
     def body(state):
-        k, m, h, _, error, _ = state
+        k, m, h, _, error, _, eye, alpha = state
         t = (1 - alpha) * eye + alpha * m
         new_m = matmul(power(t), m)
         new_error = jnp.max(jnp.abs(new_m - eye))
-        return k + 1, new_m, matmul(h, t), h, new_error, new_error < error * 1.2
+        return k + 1, new_m, matmul(h, t), h, new_error, new_error < error * 1.2, eye, alpha
 
-    if n == 1:
-        return (matrix + ridge) ** alpha, jnp.asarray(0)
-    damped = matrix + ridge * eye
-    z = (1 + p) / (2 * jnp.linalg.norm(damped))
-    m0 = damped * z
-    h0 = eye * jnp.power(z, 1.0 / p)
-    start = (0, m0, h0, h0, jnp.max(jnp.abs(m0 - eye)), True)
-    _, m, h, old_h, _, improving = lax.while_loop(cond, body, start)
-    error = jnp.max(jnp.abs(m - eye))
-    converged = jnp.asarray(improving, old_h.dtype)
-    root = converged * h + (1 - converged) * old_h
-    return jnp.asarray(root, matrix.dtype), error
+    return cond, body
 
 
 def _spectral_radius_upper_bound(matrix: jax.Array) -> jax.Array:
@@ -238,16 +283,19 @@ def nnls(
         L = _spectral_radius_upper_bound(Q)  # noqa: N806
     L = jnp.where(L == 0, 1, L)  # noqa: N806
 
-    def step(carry, _):
-        x, p, c = carry
-        cn = (1 + jnp.sqrt(1 + 4 * c**2)) / 2
-        s = (c - 1) / cn
-        xn = (p - (Q @ p - q) / L).clip(0)
-        return (xn, xn + s * (xn - x), cn), None
-
     x = jnp.zeros_like(b, shape=A.shape[-1:] + b.shape[1:])
-    (x, _, _), _ = lax.scan(step, (x, x, 0.0), length=iters, unroll=unroll)
+    # a module-level step (Q, q, L in the carry): scan caches its jaxpr, so an eager call
+    # reuses its compiled loop
+    (x, *_), _ = lax.scan(_nnls_step, (x, x, 0.0, Q, q, L), length=iters, unroll=unroll)
     return x
+
+
+def _nnls_step(carry: tuple, _: Any) -> tuple[tuple, None]:
+    x, p, c, Q, q, L = carry  # noqa: N806
+    cn = (1 + jnp.sqrt(1 + 4 * c**2)) / 2
+    s = (c - 1) / cn
+    xn = (p - (Q @ p - q) / L).clip(0)
+    return (xn, xn + s * (xn - x), cn, Q, q, L), None
 
 
 __all__ = ["matrix_inverse_pth_root", "nnls", "power_iteration"]

@@ -21,7 +21,7 @@ import optax.contrib
 import gradtx
 import gradtx.contrib
 
-from .harness import make_problem, run_reference
+from .harness import make_problem, run_reference, unstack
 
 N_STEPS = 50
 
@@ -77,9 +77,8 @@ def run_eager(tx, params, grads, extra=None):
     """The same run without jit: a Python loop of eager ``update`` calls."""
     step = _step(tx, extra or {})
     state, p, out = tx.init(params), params, []
-    n = jax.tree.leaves(grads)[0].shape[0]
-    for i in range(n):
-        u, state, p = step(jax.tree.map(lambda x, i=i: x[i], grads), state, p)
+    for g in unstack(grads):
+        u, state, p = step(g, state, p)
         out.append(u)
     return jax.tree.map(lambda *xs: jnp.stack(xs), *out)
 

@@ -20,6 +20,8 @@ import numpy as np
 
 import gradtx
 
+from .harness import unstack
+
 SHAPES = {"matrix": (3, 4), "vector": (4,), "scalar": ()}
 N_STEPS = 50
 
@@ -103,8 +105,8 @@ def run_eager(tx: Any, params: Any, grads: Any, values: Any, with_value: bool = 
     stacked on a leading axis."""
     n = n_steps or jax.tree.leaves(grads)[0].shape[0]
     state, p, out = tx.init(params), params, []
-    for i in range(n):
-        g = _grad(quad, p, jax.tree.map(lambda x, i=i: x[i], grads), jnp)
+    for i, g_i in zip(range(n), unstack(grads), strict=False):
+        g = _grad(quad, p, g_i, jnp)
         kw = {"value": values[i]} if with_value else {}
         u, state = tx.update(g, state, p, **kw)
         p = gradtx.apply_updates(p, u)

@@ -1,4 +1,5 @@
-"""XLA compile options for the few tests that compare two different programs over many steps.
+"""Compile settings for tests: XLA options for the few tests that compare two different
+programs over many steps, and the chunking of the whole-table tests (``in_chunks``).
 
 The suite compiles with LLVM at optimisation level 0 (``tests/conftest.py``), about half
 XLA's CPU compile time. Level 0 rounds some float32 programs differently from XLA's

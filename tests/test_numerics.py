@@ -4,7 +4,8 @@
   :data:`TRANSFORMS` row gives finite updates for the centred-RMSProp scenario
   (``g = 1000 + 1e-3 N(0, 1)``, 200 steps), for all-zero gradients (exact zeros where the
   math says so) and, for every row that takes a learning rate, for a schedule that starts
-  at exactly 0. One compiled program per table (the rows run side by side in one jit).
+  at exactly 0. Jitted programs of ``_xla.ROWS_PER_PROGRAM`` rows each (the rows run
+  side by side).
 * Class 6, rules that assume positive values: ``reduce_on_plateau`` and the LR range test
   make the same decisions for a loss sequence ``L`` and for ``L + c`` (``c`` negative
   too), and handle flat negative sequences.
@@ -59,7 +60,8 @@ def _run(tx, extra, params, grads):
 
 @functools.partial(jax.jit, static_argnames="ids")
 def _run_rows(grads, ids):
-    """Every named row of TRANSFORMS over the same gradients, in one program."""
+    """The rows ``ids`` of TRANSFORMS over the same gradients, in one program (called per
+    chunk of rows by ``_xla.in_chunks``)."""
     return {i: _run(build(ROWS[i]), ROWS[i].extra_args, PARAMS, grads) for i in ids}
 
 

@@ -17,7 +17,7 @@ its reason and its own check (zeros where float32 has zeros; params held at 0 an
 float16's resolution; an objective that overflows float16; state leaves that hold
 params or a gradient and keep the params' dtype).
 
-One jitted program per table run.
+Each table runs as jitted programs of ``_xla.ROWS_PER_PROGRAM`` rows (``_xla.in_chunks``).
 """
 
 from __future__ import annotations
